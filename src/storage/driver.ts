@@ -1,0 +1,71 @@
+/**
+ * The storage driver interface: a small, path-keyed store of files, modelled on Distribution's
+ * `storagedriver.StorageDriver` so that the same key layout (see `paths.ts`) works on every backend.
+ *
+ * Paths are absolute, slash-separated and rooted at the driver's own root: `/docker/registry/v2/...`.
+ * Components match `[A-Za-z0-9._:-]+` (see `isValidPath`). Directories exist implicitly while they hold files.
+ */
+import type { Readable } from 'node:stream';
+
+export interface FileInfo {
+  path: string;
+  /** Bytes, for files; 0 for directories. */
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+/** A file being written. Obtained from `StorageDriver.writer`; exactly one of commit/close/cancel ends it. */
+export interface FileWriter {
+  /** Bytes in the file: those present when it was opened for append plus those appended since. */
+  readonly size: number;
+  /**
+   * Appends every byte of `source`, resolving with the number appended. If the source fails midway, the
+   * bytes that reached the file stay there (a later append continues after them) and the promise rejects.
+   */
+  append(source: AsyncIterable<Uint8Array>): Promise<number>;
+  /** Makes the bytes durable (they survive a crash once this resolves) and releases the writer. */
+  commit(): Promise<void>;
+  /** Releases the writer without a durability guarantee; the file stays for a later append. */
+  close(): Promise<void>;
+  /** Releases the writer and removes the file. Safe to call twice. */
+  cancel(): Promise<void>;
+}
+
+/** What a walk callback may answer: `'skip'` does not descend into the directory just visited. */
+export type WalkDecision = 'skip' | void;
+
+export interface StorageDriver {
+  /** Short name for logs and metrics: `filesystem`, `inmemory`, `s3`. */
+  readonly name: string;
+
+  /** Whole content of a small file. Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+  /** Replaces the file atomically and durably: readers see the old or the new content, never a mix. */
+  putContent(path: string, content: Uint8Array): Promise<void>;
+  /** Streams the file from `offset`, at most `length` bytes when given. Throws PathNotFoundError, InvalidOffsetError. */
+  reader(path: string, offset?: number, length?: number): Promise<Readable>;
+  /** Opens a file for writing, truncating it unless `append`. */
+  writer(path: string, options: { append: boolean }): Promise<FileWriter>;
+  /** Throws PathNotFoundError. */
+  stat(path: string): Promise<FileInfo>;
+  /** Full paths of the direct children of a directory, sorted. Throws PathNotFoundError. */
+  list(path: string): Promise<string[]>;
+  /** Moves a file atomically, replacing any file at `destination`. Throws PathNotFoundError. */
+  move(source: string, destination: string): Promise<void>;
+  /** Removes a file or a whole directory tree. Throws PathNotFoundError. */
+  delete(path: string): Promise<void>;
+  /**
+   * Visits every file and directory under `path` depth-first, children in lexical order; a directory's own
+   * visit comes before its children. Throws PathNotFoundError when `path` does not exist.
+   */
+  walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void>;
+  /** A URL the client may fetch the content from directly, or undefined when the driver serves it itself. */
+  redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+}
+
+const PATH_GRAMMAR = /^(\/[A-Za-z0-9._:-]+)+$/;
+
+export function isValidPath(path: string): boolean {
+  return (path === '/' || PATH_GRAMMAR.test(path)) && !path.split('/').some((part) => part === '.' || part === '..');
+}
