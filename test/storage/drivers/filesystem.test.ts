@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { withChecks } from '../../../src/storage/base.js';
+import type { StorageDriver } from '../../../src/storage/driver.js';
+import { FilesystemDriver } from '../../../src/storage/drivers/filesystem.js';
+import { PathNotFoundError, StorageError } from '../../../src/storage/errors.js';
+import { runDriverSuite } from '../driver-suite.js';
+import { chunksOf } from '../suite/helpers.js';
+
+runDriverSuite('filesystem', async () => {
+  const rootDirectory = await mkdtemp(join(tmpdir(), 'berth-fs-driver-'));
+  return { driver: new FilesystemDriver({ rootDirectory }), cleanup: () => rm(rootDirectory, { recursive: true }) };
+});
+
+describe('FilesystemDriver on disk', () => {
+  let root: string;
+  let driver: StorageDriver;
+  let umask: number;
+
+  before(async () => {
+    // Pin the usual umask so the modes checked below are the ones the driver asks for.
+    umask = process.umask(0o022);
+    root = await mkdtemp(join(tmpdir(), 'berth-fs-layout-'));
+    driver = withChecks(new FilesystemDriver({ rootDirectory: root }));
+  });
+
+  after(async () => {
+    process.umask(umask);
+    await rm(root, { recursive: true });
+  });
+
+  it('stores a key at exactly <root>/<key>, as Distribution lays it out', async () => {
+    const key = '/docker/registry/v2/repositories/library/alpine/_manifests/tags/3.19/current/link';
+    await driver.putContent(key, Buffer.from('sha256:abc'));
+    assert.equal(await readFile(join(root, key), 'utf8'), 'sha256:abc');
+  });
+
+  it('reads files and directories another process wrote under the root', async () => {
+    await mkdir(join(root, 'foreign/blobs/sha256/ab'), { recursive: true });
+    await writeFile(join(root, 'foreign/blobs/sha256/ab/data'), 'written by registry:2');
+    assert.equal((await driver.getContent('/foreign/blobs/sha256/ab/data')).toString(), 'written by registry:2');
+    assert.deepEqual(await driver.list('/foreign/blobs/sha256'), ['/foreign/blobs/sha256/ab']);
+  });
+
+  it('putContent leaves no temporary file behind, also when the rename fails', async () => {
+    await driver.putContent('/tidy/file', Buffer.from('one'));
+    await driver.putContent('/tidy/file', Buffer.from('two'));
+    await mkdir(join(root, 'tidy/occupied/child'), { recursive: true });
+    await assert.rejects(driver.putContent('/tidy/occupied', Buffer.from('x')), StorageError);
+    assert.deepEqual((await readdir(join(root, 'tidy'))).sort(), ['file', 'occupied']);
+  });
+
+  it('creates files readable by everyone and directories everyone may enter', async () => {
+    await driver.putContent('/modes/put', Buffer.from('x'));
+    const writer = await driver.writer('/modes/deep/written', { append: false });
+    await writer.append(chunksOf('x'));
+    await writer.commit();
+    assert.equal((await stat(join(root, 'modes/put'))).mode & 0o777, 0o644);
+    assert.equal((await stat(join(root, 'modes/deep/written'))).mode & 0o777, 0o644);
+    assert.equal((await stat(join(root, 'modes'))).mode & 0o777, 0o755);
+    assert.equal((await stat(join(root, 'modes/deep'))).mode & 0o777, 0o755);
+  });
+
+  it('keeps directories emptied by delete, which list and walk still handle', async () => {
+    await driver.putContent('/emptied/only', Buffer.from('x'));
+    await driver.delete('/emptied/only');
+    assert.deepEqual(await driver.list('/emptied'), []);
+    const visited: string[] = [];
+    await driver.walk('/', (info) => {
+      if (info.path.startsWith('/emptied')) visited.push(info.path);
+    });
+    assert.deepEqual(visited, ['/emptied']);
+  });
+
+  it('reports an operating-system failure as a StorageError naming the driver and the key, with its cause', async () => {
+    await driver.putContent('/blocker', Buffer.from('a file where a directory is needed'));
+    await assert.rejects(driver.putContent('/blocker/child', Buffer.from('x')), (err: unknown) => {
+      assert.ok(err instanceof StorageError && !(err instanceof PathNotFoundError));
+      assert.match(err.message, /^filesystem: .*: \/blocker\/child$/);
+      assert.ok((err.cause as NodeJS.ErrnoException).code);
+      return true;
+    });
+  });
+});
