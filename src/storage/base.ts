@@ -16,7 +16,7 @@ export function withChecks(driver: StorageDriver): StorageDriver {
 
 class CheckedDriver implements StorageDriver {
   readonly name: string;
-  readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
   readonly #driver: StorageDriver;
 
   constructor(driver: StorageDriver) {

@@ -221,7 +221,8 @@ function components(path: string): string[] {
 }
 
 function newFile(chunks: Buffer[]): MemoryFile {
-  return { kind: 'file', chunks, size: chunks.reduce((total, chunk) => total + chunk.byteLength, 0), modTime: new Date() };
+  const size = chunks.reduce((total, chunk) => total + chunk.byteLength, 0);
+  return { kind: 'file', chunks, size, modTime: new Date() };
 }
 
 function newDirectory(): MemoryDirectory {

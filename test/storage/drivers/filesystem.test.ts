@@ -75,7 +75,7 @@ describe('FilesystemDriver on disk', () => {
     assert.deepEqual(visited, ['/emptied']);
   });
 
-  it('reports an operating-system failure as a StorageError naming the driver and the key, with its cause', async () => {
+  it('reports an operating-system failure as a StorageError naming driver and key, with its cause', async () => {
     await driver.putContent('/blocker', Buffer.from('a file where a directory is needed'));
     await assert.rejects(driver.putContent('/blocker/child', Buffer.from('x')), (err: unknown) => {
       assert.ok(err instanceof StorageError && !(err instanceof PathNotFoundError));
