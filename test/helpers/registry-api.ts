@@ -3,6 +3,9 @@
  * asking for referrers, and poking at blobs directly. Every call checks its status and throws with the
  * response body otherwise.
  */
+import { request } from 'node:http';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Descriptor } from './oci-layout.js';
 
 async function expectStatus(response: Response, expected: number[], what: string): Promise<Response> {
@@ -23,6 +26,35 @@ export async function pushBlob(registryUrl: string, repo: string, bytes: Buffer,
     body: bytes,
   });
   await expectStatus(put, [201], `PUT blob ${digest}`);
+}
+
+/**
+ * Finishes an upload with one streamed `PUT ?digest=` of `size` bytes, for blobs too large to hold in memory.
+ * Resolves to the status; rejects if the connection breaks (which crash tests cause on purpose).
+ */
+export async function putBlobStream(
+  location: string,
+  registryUrl: string,
+  digest: string,
+  size: number,
+  body: AsyncIterable<Buffer>,
+): Promise<number> {
+  const target = new URL(location, registryUrl);
+  target.searchParams.set('digest', digest);
+  const req = request(target, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) },
+  });
+  const response = new Promise<number>((resolve, reject) => {
+    req.once('error', reject);
+    req.once('response', (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+      res.once('error', reject);
+    });
+  });
+  await Promise.all([pipeline(Readable.from(body), req), response]);
+  return response;
 }
 
 /** Opens an upload session and returns its Location (absolute or relative to the registry). */
