@@ -1,0 +1,50 @@
+/** The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { ConfigError } from '../config/errors.js';
+import { loadConfig } from '../config/load.js';
+import { formatEffectiveConfig } from '../config/print.js';
+import { serve } from './serve.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Loads the config named on the command line, or from REGISTRY_CONFIGURATION_PATH, or the zero-setup default. */
+function load(path: string | undefined) {
+  return loadConfig({ ...(path !== undefined && { path }), env: process.env });
+}
+
+const program = new Command()
+  .name('berth')
+  .description('A private container image registry, drop-in for registry:2')
+  .version(version, '-v, --version');
+
+program
+  .command('serve')
+  .description('serve the registry (config file, else $REGISTRY_CONFIGURATION_PATH, else :5000 with storage in ./data)')
+  .argument('[config]', 'path to config.yml')
+  .action(async (path?: string) => {
+    const { config, warnings, source } = load(path);
+    await serve(config, warnings, source);
+  });
+
+program
+  .command('config')
+  .description('work with configuration files')
+  .command('check')
+  .description('validate a config and print the effective configuration, secrets masked')
+  .argument('[config]', 'path to config.yml')
+  .action((path?: string) => {
+    const { config, warnings, source } = load(path);
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    process.stderr.write(`configuration from ${source} is valid\n`);
+    process.stdout.write(formatEffectiveConfig(config));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`berth: invalid configuration:\n${err.message}\n`);
+  } else {
+    process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
+  }
+  process.exit(1);
+});

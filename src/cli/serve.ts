@@ -1,0 +1,136 @@
+/**
+ * `berth serve`: load the configuration, assemble storage → registry → HTTP, listen, run maintenance, and
+ * shut down gracefully: on SIGTERM/SIGINT stop accepting, let in-flight requests finish within
+ * `http.draintimeout` (0 waits for them all), then exit.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { BerthConfig } from '../config/schema.js';
+import { storageDriverName } from '../config/schema.js';
+import { buildApp } from '../http/app.js';
+import { createRegistry } from '../registry/index.js';
+import { purgeUploads } from '../registry/purge.js';
+import { withChecks } from '../storage/base.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { FilesystemDriver } from '../storage/drivers/filesystem.js';
+import { InMemoryDriver } from '../storage/drivers/memory.js';
+import { createLogger } from './logging.js';
+
+export interface ListenAddress {
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** `http.addr` as Go's net.Listen reads it: `:5000`, `127.0.0.1:5000`, `[::1]:5000`, or a socket path. */
+export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAddress {
+  if (net === 'unix') return { path: addr };
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
+  if (!match) throw new Error(`http.addr: expected host:port or :port, got ${JSON.stringify(addr)}`);
+  const host = match[1] ?? match[2];
+  return { host: host === '' ? '::' : host, port: Number(match[3]) };
+}
+
+export function createStorageDriver(config: BerthConfig): StorageDriver {
+  const name = storageDriverName(config.storage);
+  switch (name) {
+    case 'filesystem':
+      return withChecks(new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) }));
+    case 'inmemory':
+      return withChecks(new InMemoryDriver());
+    default:
+      throw new Error(`not supported yet: storage.${name}`);
+  }
+}
+
+export interface RunningServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
+  const driver = createStorageDriver(config);
+  const registry = createRegistry({
+    driver,
+    deleteEnabled: config.storage.delete.enabled,
+    readOnly: config.storage.maintenance.readonly.enabled,
+    manifestURLs: {
+      allow: config.validation.manifests.urls.allow.map((source) => new RegExp(source)),
+      deny: config.validation.manifests.urls.deny.map((source) => new RegExp(source)),
+    },
+    validationDisabled: config.validation.disabled,
+  });
+  const app = buildApp({
+    registry,
+    logger,
+    accessLog: !config.log.accesslog.disabled,
+    prefix: config.http.prefix,
+    host: config.http.host,
+    relativeURLs: config.http.relativeurls,
+    headers: config.http.headers,
+    catalogMaxEntries: config.catalog.maxentries,
+    redirect: !config.storage.redirect.disable,
+  });
+  const stopPurging = scheduleUploadPurging(config, driver, logger);
+  const listen = parseListenAddress(config.http.addr, config.http.net);
+  const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
+  logger.info({ address, storage: driver.name }, 'listening');
+  return {
+    address,
+    async close() {
+      stopPurging();
+      await app.close();
+    },
+  };
+}
+
+function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger): () => void {
+  const purging = config.storage.maintenance.uploadpurging;
+  if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
+  const run = async () => {
+    try {
+      const { purged } = await purgeUploads(driver, { olderThan: new Date(Date.now() - purging.age), dryRun: purging.dryrun });
+      if (purged.length > 0) logger.info({ count: purged.length, dryRun: purging.dryrun }, 'purged stale uploads');
+    } catch (err) {
+      logger.error({ err }, 'upload purging failed');
+    }
+  };
+  // A first pass soon after start, then every interval; unref'd so timers never hold the process open.
+  const first = setTimeout(run, Math.min(purging.interval, 60_000));
+  const every = setInterval(run, purging.interval);
+  first.unref();
+  every.unref();
+  return () => {
+    clearTimeout(first);
+    clearInterval(every);
+  };
+}
+
+export async function serve(config: BerthConfig, warnings: string[], source: string): Promise<void> {
+  const logger = createLogger(config.log);
+  for (const warning of warnings) logger.warn(warning);
+  logger.info({ config: source }, 'starting berth');
+  const server = await startServer(config, logger);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const drainMs = config.http.draintimeout;
+    const deadline =
+      drainMs > 0
+        ? setTimeout(() => {
+            logger.warn({ drainMs }, 'drain timeout reached; exiting with requests in flight');
+            process.exit(0);
+          }, drainMs)
+        : undefined;
+    await server.close();
+    if (deadline) clearTimeout(deadline);
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,167 @@
+/**
+ * Manifests: stored as blobs (the exact bytes pushed), made visible in a repository by
+ * `_manifests/revisions/<alg>/<hex>/link`, named by tags and, when they have a `subject`, indexed as referrers.
+ *
+ * Write order on PUT keeps every name pointing at complete content: content, then the revision link, then the
+ * referrers entry, then the tag's index entry and finally the tag's `current` link (an atomic replace).
+ */
+import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js';
+import { DigestInvalidError, ManifestBlobUnknownError, ManifestInvalidError, ManifestUnknownError } from '../oci/errors.js';
+import { DOCKER_FOREIGN_LAYER } from '../oci/mediatypes.js';
+import { mediaTypeOfStored, parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
+import { validateTag } from '../oci/reference.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { isNotFound } from '../storage/errors.js';
+import {
+  blobDataPath,
+  manifestRevisionLinkPath,
+  referrerLinkPath,
+  tagCurrentLinkPath,
+  tagIndexLinkPath,
+} from '../storage/paths.js';
+import { isLinkedBlob } from './blobs.js';
+import { deleteIfPresent, exists, linkDir, readLink, writeLink } from './links.js';
+import { assertDeletable, assertWritable, type WritePolicy } from './policy.js';
+import { RepositoryTagStore } from './tags.js';
+import type { ManifestContent, ManifestReference, ManifestStore, PutManifestResult, StoredManifest } from './types.js';
+
+/** `validation.manifests.urls`: which external URLs a layer descriptor may point at. */
+export interface ManifestURLPolicy {
+  allow: RegExp[];
+  deny: RegExp[];
+}
+
+export interface ManifestContext {
+  name: string;
+  driver: StorageDriver;
+  policy: WritePolicy;
+  urls: ManifestURLPolicy;
+  /** `validation.disabled`: skip checking that referenced content exists. */
+  validationDisabled: boolean;
+}
+
+export async function isManifestInRepository(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
+  return (await readLink(driver, manifestRevisionLinkPath(name, digest))) === digest;
+}
+
+/** The stored bytes of a manifest that is in the repository, or undefined. */
+export async function readManifestBytes(driver: StorageDriver, name: string, digest: Digest): Promise<Buffer | undefined> {
+  if (!(await isManifestInRepository(driver, name, digest))) return undefined;
+  try {
+    return await driver.getContent(blobDataPath(digest));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export class RepositoryManifestStore implements ManifestStore {
+  constructor(
+    private readonly ctx: ManifestContext,
+    private readonly tags: RepositoryTagStore,
+  ) {}
+
+  async stat(reference: ManifestReference): Promise<StoredManifest> {
+    const { bytes: _bytes, ...stored } = await this.get(reference);
+    return stored;
+  }
+
+  async get(reference: ManifestReference): Promise<ManifestContent> {
+    const digest = reference.kind === 'tag' ? await this.tags.resolve(reference.tag) : reference.digest;
+    const bytes = await readManifestBytes(this.ctx.driver, this.ctx.name, digest);
+    if (!bytes) throw new ManifestUnknownError(reference.kind === 'tag' ? reference.tag : digest);
+    return { digest, mediaType: mediaTypeOfStored(bytes), size: bytes.length, bytes };
+  }
+
+  async put(bytes: Buffer, contentType: string | undefined, reference: ManifestReference): Promise<PutManifestResult> {
+    assertWritable(this.ctx.policy);
+    if (reference.kind === 'tag') validateTag(reference.tag);
+    const manifest = parseManifest(bytes, contentType);
+    const digest = digestOf(bytes, reference.kind === 'digest' ? digestAlgorithm(reference.digest) : 'sha256');
+    if (reference.kind === 'digest' && digest !== reference.digest) {
+      throw new DigestInvalidError(`the manifest's digest is ${digest}, not ${reference.digest}`, reference.digest);
+    }
+    if (!this.ctx.validationDisabled) await this.verifyReferences(manifest);
+
+    const { driver, name } = this.ctx;
+    const contentPath = blobDataPath(digest);
+    if (!(await exists(driver, contentPath))) await driver.putContent(contentPath, bytes);
+    await writeLink(driver, manifestRevisionLinkPath(name, digest), digest);
+    const subject = manifest.subject?.digest;
+    if (subject) await writeLink(driver, referrerLinkPath(name, subject, digest), digest);
+    if (reference.kind === 'tag') {
+      await writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest);
+      await writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest);
+    }
+    return subject ? { digest, subject } : { digest };
+  }
+
+  async delete(reference: ManifestReference): Promise<void> {
+    assertDeletable(this.ctx.policy);
+    if (reference.kind === 'tag') {
+      await this.tags.untag(reference.tag);
+      return;
+    }
+    const { driver, name } = this.ctx;
+    const bytes = await readManifestBytes(driver, name, reference.digest);
+    if (!bytes) throw new ManifestUnknownError(reference.digest);
+    await this.tags.untagAllPointingAt(reference.digest);
+    await deleteIfPresent(driver, linkDir(manifestRevisionLinkPath(name, reference.digest)));
+    const subject = subjectOf(bytes);
+    if (subject) await deleteIfPresent(driver, linkDir(referrerLinkPath(name, subject, reference.digest)));
+  }
+
+  /** Checks that everything the manifest needs is in this repository (a `subject` need not exist yet). */
+  private async verifyReferences(manifest: ParsedManifest): Promise<void> {
+    const { driver, name } = this.ctx;
+    if (manifest.kind === 'index') {
+      const present = await Promise.all(manifest.manifests.map((child) => isManifestInRepository(driver, name, child.digest)));
+      const missing = manifest.manifests.find((_, i) => !present[i]);
+      if (missing) throw new ManifestBlobUnknownError(missing.digest);
+      return;
+    }
+    const blobs = manifest.config ? [manifest.config, ...manifest.layers] : manifest.layers;
+    const present = await Promise.all(blobs.map((blob) => this.isAvailable(blob)));
+    const missing = blobs.find((_, i) => !present[i]);
+    if (missing) throw new ManifestBlobUnknownError(missing.digest);
+  }
+
+  /** A blob is available when linked here, or, for a layer served from elsewhere, when its URLs are allowed. */
+  private async isAvailable(blob: Descriptor): Promise<boolean> {
+    const urls = blob.urls ?? [];
+    if (urls.length > 0) {
+      for (const url of urls) this.checkURL(url, blob.digest);
+      return true;
+    }
+    if (blob.mediaType === DOCKER_FOREIGN_LAYER) {
+      throw new ManifestInvalidError(`foreign layer ${blob.digest} has no urls`);
+    }
+    return isLinkedBlob(this.ctx.driver, this.ctx.name, blob.digest);
+  }
+
+  private checkURL(url: string, digest: Digest): void {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new ManifestInvalidError(`layer ${digest} has an invalid url: ${url}`);
+    }
+    const { allow, deny } = this.ctx.urls;
+    const permitted =
+      (parsed.protocol === 'http:' || parsed.protocol === 'https:') &&
+      parsed.hash === '' &&
+      (allow.length === 0 || allow.some((re) => re.test(url))) &&
+      !deny.some((re) => re.test(url));
+    if (!permitted) {
+      throw new ManifestInvalidError(`layer ${digest} has a url that validation.manifests.urls does not allow: ${url}`);
+    }
+  }
+}
+
+function subjectOf(bytes: Buffer): Digest | undefined {
+  try {
+    return parseManifest(bytes).subject?.digest;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * Blob upload sessions.
+ *
+ * Protocol (all state lives in the store, so a session survives a restart and, later, moves between replicas):
+ *   1. create: write `_uploads/<id>/startedat`, then an empty `_uploads/<id>/data`.
+ *   2. append: chunks go to the end of `data`, one at a time per session (a per-session lock in this process).
+ *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
+ *      hash is kept in memory only while it covers exactly the bytes in `data`.
+ *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
+ *      running hash covers it, e.g. after a restart). Then `data` is synced, moved to
+ *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
+ *      uploads of the same content each rename identical bytes), the repository's `_layers` link is written,
+ *      and the session directory removed.
+ * A crash at any point leaves either an upload directory (purged later by age) or a complete blob, possibly
+ * not yet linked (unreferenced content, reclaimed by garbage collection) — never a partial blob.
+ */
+import { randomUUID } from 'node:crypto';
+import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/digest.js';
+import { BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../oci/errors.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { isNotFound } from '../storage/errors.js';
+import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../storage/paths.js';
+import { deleteIfPresent, exists, writeLink } from './links.js';
+import { assertWritable, type WritePolicy } from './policy.js';
+import type { BlobDescriptor, ByteRange, UploadSession } from './types.js';
+
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** In-process state shared by all sessions of one registry: running hashes and per-session locks. */
+export class UploadTracker {
+  private readonly digesters = new Map<string, Digester>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  /** Runs `task` after every earlier task of the same session has settled. */
+  async exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const settled = run.catch(() => undefined);
+    this.locks.set(key, settled);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    }
+  }
+
+  /** The running hash of a session, if it covers exactly `size` bytes. */
+  digester(key: string, size: number): Digester | undefined {
+    const digester = this.digesters.get(key);
+    if (digester && digester.size === size) return digester;
+    this.digesters.delete(key);
+    return size === 0 ? new Digester() : undefined;
+  }
+
+  keep(key: string, digester: Digester | undefined): void {
+    if (digester) this.digesters.set(key, digester);
+    else this.digesters.delete(key);
+  }
+
+  forget(key: string): void {
+    this.digesters.delete(key);
+  }
+}
+
+export interface UploadContext {
+  name: string;
+  driver: StorageDriver;
+  policy: WritePolicy;
+  tracker: UploadTracker;
+}
+
+export async function createUpload(ctx: UploadContext): Promise<UploadSession> {
+  assertWritable(ctx.policy);
+  const id = randomUUID();
+  const startedAt = new Date();
+  await ctx.driver.putContent(uploadStartedAtPath(ctx.name, id), Buffer.from(startedAt.toISOString()));
+  await ctx.driver.putContent(uploadDataPath(ctx.name, id), Buffer.alloc(0));
+  return new StoredUploadSession(ctx, id, startedAt, 0);
+}
+
+export async function resumeUpload(ctx: UploadContext, id: string): Promise<UploadSession> {
+  if (!UPLOAD_ID.test(id)) throw new BlobUploadUnknownError(id);
+  let startedAt: Date;
+  try {
+    startedAt = new Date((await ctx.driver.getContent(uploadStartedAtPath(ctx.name, id))).toString('utf8').trim());
+  } catch (err) {
+    if (isNotFound(err)) throw new BlobUploadUnknownError(id);
+    throw err;
+  }
+  return new StoredUploadSession(ctx, id, startedAt, await dataSize(ctx, id));
+}
+
+async function dataSize(ctx: UploadContext, id: string): Promise<number> {
+  try {
+    return (await ctx.driver.stat(uploadDataPath(ctx.name, id))).size;
+  } catch (err) {
+    if (isNotFound(err)) return 0;
+    throw err;
+  }
+}
+
+async function* hashing(source: AsyncIterable<Uint8Array>, digester: Digester | undefined): AsyncIterable<Uint8Array> {
+  for await (const chunk of source) {
+    digester?.update(chunk);
+    yield chunk;
+  }
+}
+
+class StoredUploadSession implements UploadSession {
+  private readonly key: string;
+
+  constructor(
+    private readonly ctx: UploadContext,
+    readonly id: string,
+    readonly startedAt: Date,
+    private received: number,
+  ) {
+    this.key = `${ctx.name}\n${id}`;
+  }
+
+  get size(): number {
+    return this.received;
+  }
+
+  append(source: AsyncIterable<Uint8Array>, range?: ByteRange): Promise<void> {
+    assertWritable(this.ctx.policy);
+    return this.ctx.tracker.exclusive(this.key, async () => {
+      await this.ensureOpen();
+      this.received = await dataSize(this.ctx, this.id);
+      if (range && range.start !== this.received) {
+        throw new RangeInvalidError(
+          `chunk starts at byte ${range.start} but the upload holds ${this.received} bytes`,
+          this.received,
+        );
+      }
+      const digester = this.ctx.tracker.digester(this.key, this.received);
+      const writer = await this.ctx.driver.writer(uploadDataPath(this.ctx.name, this.id), { append: true });
+      let appended: number;
+      try {
+        appended = await writer.append(hashing(source, digester));
+      } catch (err) {
+        // Whatever reached the file stays; the running hash may be ahead of it, so drop it.
+        this.ctx.tracker.forget(this.key);
+        await writer.close().catch(() => undefined);
+        this.received = await dataSize(this.ctx, this.id);
+        throw err;
+      }
+      await writer.close();
+      this.received += appended;
+      this.ctx.tracker.keep(this.key, digester);
+      if (range && appended !== range.end - range.start + 1) {
+        throw new BlobUploadInvalidError(
+          `Content-Range announced ${range.end - range.start + 1} bytes but ${appended} arrived`,
+        );
+      }
+    });
+  }
+
+  commit(expected: Digest): Promise<BlobDescriptor> {
+    assertWritable(this.ctx.policy);
+    return this.ctx.tracker.exclusive(this.key, async () => {
+      await this.ensureOpen();
+      const { driver, name } = this.ctx;
+      const dataPath = uploadDataPath(name, this.id);
+      try {
+        const size = await dataSize(this.ctx, this.id);
+        const actual = await this.digestOfData(dataPath, size, digestAlgorithm(expected));
+        if (actual !== expected) {
+          throw new DigestInvalidError(`the uploaded content has digest ${actual}, not ${expected}`, expected);
+        }
+        const blobPath = blobDataPath(expected);
+        if (!(await exists(driver, blobPath))) {
+          const writer = await driver.writer(dataPath, { append: true });
+          await writer.commit();
+          await driver.move(dataPath, blobPath);
+        }
+        await writeLink(driver, layerLinkPath(name, expected), expected);
+        await this.removeSession();
+        return { digest: expected, size };
+      } catch (err) {
+        await this.removeSession().catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  cancel(): Promise<void> {
+    return this.ctx.tracker.exclusive(this.key, () => this.removeSession());
+  }
+
+  private async ensureOpen(): Promise<void> {
+    if (!(await exists(this.ctx.driver, uploadStartedAtPath(this.ctx.name, this.id)))) {
+      throw new BlobUploadUnknownError(this.id);
+    }
+  }
+
+  private async digestOfData(dataPath: string, size: number, algorithm: DigestAlgorithm): Promise<Digest> {
+    const running = this.ctx.tracker.digester(this.key, size);
+    if (running && running.algorithm === algorithm) return running.digest();
+    const digester = new Digester(algorithm);
+    for await (const chunk of await this.ctx.driver.reader(dataPath, 0)) digester.update(chunk as Uint8Array);
+    return digester.digest();
+  }
+
+  private async removeSession(): Promise<void> {
+    this.ctx.tracker.forget(this.key);
+    await deleteIfPresent(this.ctx.driver, uploadDir(this.ctx.name, this.id));
+  }
+}
