@@ -68,11 +68,10 @@ export function sha256(bytes: Buffer | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
+
 export function hostPlatform(): Platform {
-  const architecture = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as const)[
-    process.arch as 'x64' | 'arm64' | 'arm' | 'ppc64' | 's390x'
-  ];
-  return { os: 'linux', architecture: architecture ?? process.arch };
+  return { os: 'linux', architecture: GOARCH[process.arch] ?? process.arch };
 }
 
 function blobPath(dir: string, digest: string): string {

@@ -128,7 +128,7 @@ export async function startRegistry(options: StartOptions): Promise<RunningRegis
   await writeFile(configPath, stringify(config));
 
   const [file, args] = command(options.kind, configPath);
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   let output = '';
   const capture = (chunk: Buffer) => {
