@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDigest, type Digest } from '../../../oci/digest.js';
-import { RangeInvalidError, SizeInvalidError } from '../../../oci/errors.js';
+import { BlobUploadUnknownError, RangeInvalidError, SizeInvalidError } from '../../../oci/errors.js';
 import type { ByteRange, Repository, UploadSession } from '../../../registry/types.js';
 import {
   contentLength,
@@ -106,8 +106,12 @@ async function tryMount(repository: Repository, request: FastifyRequest): Promis
   return mounted?.digest;
 }
 
+/** Upload ids are ours (UUIDs); anything else cannot name a session, nor a path outside the uploads. */
+const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
 async function resume(request: FastifyRequest, ctx: HandlerContext, name: string, id: string) {
   const repository = repositoryOf(ctx, request, name);
+  if (!UPLOAD_ID.test(id)) throw new BlobUploadUnknownError(id);
   return repository.blobs.resume(id);
 }
 
