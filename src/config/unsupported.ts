@@ -1,0 +1,67 @@
+/**
+ * Options Berth reads and validates but does not implement yet. Setting one stops start-up with
+ * `not supported yet: <key path>` rather than silently running a registry that ignores it (an ignored
+ * `auth` section would serve everything to everyone). Work that implements an option removes its entry
+ * here and from the "Not supported yet" section of docs/configuration.md.
+ */
+import type { BerthConfig } from './schema.js';
+
+export interface PendingOption {
+  /** Key path as written in config.yml, as it appears in the error. */
+  readonly path: string;
+  /** Whether the configuration asks for the option, judged as Distribution does (e.g. proxy needs remoteurl). */
+  readonly isSet: (config: BerthConfig) => boolean;
+}
+
+const defined = (value: unknown): boolean => value !== undefined;
+
+/** The image's stock `config.yml` enables this exact check; it is tolerated so that file loads unchanged. */
+const isStockStorageHealthCheck = (c: BerthConfig): boolean =>
+  c.health.storagedriver.interval === 10_000 && c.health.storagedriver.threshold === 3;
+
+export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
+  { path: 'auth.silly', isSet: (c) => defined(c.auth.silly) },
+  { path: 'auth.token', isSet: (c) => defined(c.auth.token) },
+  { path: 'auth.htpasswd', isSet: (c) => defined(c.auth.htpasswd) },
+  {
+    path: 'http.tls',
+    isSet: ({ http: { tls } }) =>
+      defined(tls.certificate) ||
+      defined(tls.key) ||
+      tls.clientcas.length > 0 ||
+      defined(tls.minimumtls) ||
+      tls.ciphersuites.length > 0 ||
+      defined(tls.letsencrypt.cachefile),
+  },
+  { path: 'http.debug', isSet: (c) => defined(c.http.debug.addr) },
+  { path: 'storage.s3', isSet: (c) => defined(c.storage.s3) },
+  { path: 'storage.azure', isSet: (c) => defined(c.storage.azure) },
+  { path: 'storage.gcs', isSet: (c) => defined(c.storage.gcs) },
+  { path: 'storage.swift', isSet: (c) => defined(c.storage.swift) },
+  { path: 'storage.oss', isSet: (c) => defined(c.storage.oss) },
+  {
+    path: 'storage.cache.blobdescriptor: redis',
+    isSet: (c) => (c.storage.cache.blobdescriptor ?? c.storage.cache.layerinfo) === 'redis',
+  },
+  { path: 'redis', isSet: (c) => defined(c.redis.addr) },
+  { path: 'notifications.endpoints', isSet: (c) => c.notifications.endpoints.some((e) => !e.disabled) },
+  { path: 'proxy', isSet: (c) => defined(c.proxy.remoteurl) },
+  { path: 'health.storagedriver', isSet: (c) => c.health.storagedriver.enabled && !isStockStorageHealthCheck(c) },
+  { path: 'health.file', isSet: (c) => c.health.file.length > 0 },
+  { path: 'health.http', isSet: (c) => c.health.http.length > 0 },
+  { path: 'health.tcp', isSet: (c) => c.health.tcp.length > 0 },
+  ...(['registry', 'repository', 'storage'] as const).map((point) => ({
+    path: `middleware.${point}`,
+    isSet: (c: BerthConfig) => c.middleware[point].some((m) => !m.disabled),
+  })),
+  { path: 'log.hooks', isSet: (c) => c.log.hooks.some((h) => !h.disabled) },
+  { path: 'reporting.bugsnag', isSet: (c) => defined(c.reporting.bugsnag.apikey) },
+  { path: 'reporting.newrelic', isSet: (c) => defined(c.reporting.newrelic.licensekey) },
+  { path: 'compatibility.schema1', isSet: (c) => c.compatibility.schema1.enabled },
+  { path: 'policy.repository.classes', isSet: (c) => c.policy.repository.classes.length > 0 },
+];
+
+/** `not supported yet: <path>` for each pending option the configuration sets. */
+export function unsupportedOptions(config: BerthConfig): string[] {
+  return NOT_SUPPORTED_YET.filter((option) => option.isSet(config)).map((o) => `not supported yet: ${o.path}`);
+}
