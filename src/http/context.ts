@@ -56,7 +56,8 @@ export function queryParam(request: FastifyRequest, key: string): string | undef
 export function pageRequest(request: FastifyRequest, max?: number): PageRequest {
   const page: PageRequest = {};
   const n = queryParam(request, 'n');
-  if (n !== undefined) {
+  // An empty `n=` is no `n`, as in Distribution.
+  if (n !== undefined && n !== '') {
     if (!/^\d+$/.test(n)) throw new PaginationNumberInvalidError(n);
     const count = Number(n);
     if (!Number.isSafeInteger(count) || (max !== undefined && count > max)) throw new PaginationNumberInvalidError(n);
