@@ -13,8 +13,9 @@ export const referrersHandlers: Handlers<'referrers'> = {
     const filtered = artifactType !== undefined && artifactType !== '';
     const manifests = await repository.referrers.list(subject, filtered ? { artifactType } : {});
     if (filtered) reply.header('OCI-Filters-Applied', 'artifactType');
+    // A Buffer, so Fastify does not append `; charset=utf-8` to the media type the spec names.
     return reply
       .type(OCI_INDEX)
-      .send(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+      .send(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests })));
   },
 };
