@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { NOT_SUPPORTED_YET } from '../../src/config/unsupported.js';
+
+function problems(yamlText: string, env: NodeJS.ProcessEnv = {}): readonly string[] {
+  try {
+    loadConfig({ yamlText, env });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems;
+  }
+  return [];
+}
+
+const base = 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/registry\n';
+
+/** One config snippet per pending option, each setting it the way a registry:2 user would. */
+const examples: Record<string, string> = {
+  'auth.silly': base + 'auth:\n  silly:\n    realm: r\n    service: s\n',
+  'auth.token': base + 'auth:\n  token:\n    realm: https://auth.example/token\n    service: registry\n    issuer: me\n    rootcertbundle: /certs/ca.pem\n',
+  'auth.htpasswd': base + 'auth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n',
+  'http.tls': base + 'http:\n  tls:\n    certificate: /certs/cert.pem\n    key: /certs/key.pem\n',
+  'http.debug': base + 'http:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n      path: /metrics\n',
+  'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
+  'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',
+  'storage.gcs': 'version: 0.1\nstorage:\n  gcs:\n    bucket: images\n',
+  'storage.swift': 'version: 0.1\nstorage:\n  swift:\n    container: images\n',
+  'storage.oss': 'version: 0.1\nstorage:\n  oss:\n    bucket: images\n',
+  'storage.cache.blobdescriptor: redis': base + '  cache:\n    blobdescriptor: redis\n',
+  redis: base + 'redis:\n  addr: localhost:6379\n  password: pw\n  db: 0\n  dialtimeout: 10ms\n  pool:\n    maxidle: 16\n    idletimeout: 300s\n',
+  'notifications.endpoints': base + 'notifications:\n  endpoints:\n    - name: hook\n      url: https://hook.example/events\n      timeout: 500ms\n      threshold: 5\n      backoff: 1s\n',
+  proxy: base + 'proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n  password: p\n',
+  'health.storagedriver': base + 'health:\n  storagedriver:\n    enabled: true\n    interval: 30s\n    threshold: 3\n',
+  'health.file': base + 'health:\n  file:\n    - file: /tmp/down\n      interval: 10s\n',
+  'health.http': base + 'health:\n  http:\n    - uri: http://upstream.example/health\n      statuscode: 200\n',
+  'health.tcp': base + 'health:\n  tcp:\n    - addr: upstream.example:443\n      timeout: 3s\n',
+  'middleware.registry': base + 'middleware:\n  registry:\n    - name: redirect\n      options:\n        baseurl: https://cdn.example\n',
+  'middleware.repository': base + 'middleware:\n  repository:\n    - name: custom\n',
+  'middleware.storage': base + 'middleware:\n  storage:\n    - name: cloudfront\n      options:\n        baseurl: https://d.cloudfront.net/\n',
+  'log.hooks': base + 'log:\n  hooks:\n    - type: mail\n      levels: [panic]\n',
+  'reporting.bugsnag': base + 'reporting:\n  bugsnag:\n    apikey: k\n',
+  'reporting.newrelic': base + 'reporting:\n  newrelic:\n    licensekey: k\n',
+  'compatibility.schema1': base + 'compatibility:\n  schema1:\n    enabled: true\n',
+  'policy.repository.classes': base + 'policy:\n  repository:\n    classes: [image]\n',
+};
+
+describe('options not supported yet', () => {
+  it('has an example here for every pending option', () => {
+    assert.deepEqual(Object.keys(examples).sort(), NOT_SUPPORTED_YET.map((o) => o.path).sort());
+  });
+
+  for (const [option, yamlText] of Object.entries(examples)) {
+    it(`stops loading when ${option} is set`, () => {
+      assert.deepEqual(problems(yamlText), [`not supported yet: ${option}`]);
+    });
+  }
+
+  it('lists every pending option a config sets, after validating it', () => {
+    const yamlText = base + 'auth:\n  htpasswd:\n    path: /auth/htpasswd\nproxy:\n  remoteurl: https://upstream.example\n';
+    assert.deepEqual(problems(yamlText), ['not supported yet: auth.htpasswd', 'not supported yet: proxy']);
+    assert.deepEqual(problems(yamlText.replace('https://upstream.example', 'upstream')), [
+      'proxy.remoteurl: expected an http:// or https:// URL, got "upstream"',
+    ]);
+  });
+
+  it('counts options set through the environment', () => {
+    assert.deepEqual(problems(base, { REGISTRY_AUTH: 'silly' }), ['not supported yet: auth.silly']);
+    assert.deepEqual(problems(base, { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b' }), ['not supported yet: storage.s3']);
+  });
+
+  it('ignores sections that are present but do nothing, as Distribution does', () => {
+    const yamlText =
+      base +
+      'redis:\n  db: 0\nproxy:\n  username: u\nnotifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: off\n      url: http://x.example\n      disabled: true\n' +
+      'health:\n  storagedriver:\n    enabled: true\n    interval: 10s\n    threshold: 3\n';
+    assert.deepEqual(problems(yamlText), []);
+  });
+});
