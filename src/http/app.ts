@@ -70,6 +70,24 @@ const HANDLERS: { [K in RouteKind]: Handlers<K> } = {
   referrers: referrersHandlers,
 };
 
+function logAccess(request: FastifyRequest, reply: FastifyReply): void {
+  const length = reply.getHeader('content-length');
+  // The request's logger already carries its id (reqId).
+  request.log.info(
+    {
+      remoteAddress: request.ip,
+      method: request.method,
+      path: request.url.split('?')[0],
+      status: reply.statusCode,
+      bytes: length === undefined || request.method === 'HEAD' ? 0 : Number(length),
+      durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
+      repository: request.berth?.repository,
+      digest: request.berth?.digest,
+    },
+    'request completed',
+  );
+}
+
 function normalisePrefix(prefix: string | undefined): string {
   const trimmed = (prefix ?? '').replace(/\/+$/, '');
   if (trimmed === '') return '';
@@ -125,6 +143,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     routerOptions: { maxParamLength: 65_535 },
     // Errors the router raises before any handler (a badly percent-encoded path) get the envelope too.
     frameworkErrors: (err, request, reply) => {
+      // No hooks run for these requests: add what they would have.
+      if (options.accessLog) reply.raw.once('finish', () => logAccess(request, reply));
       addCommonHeaders(reply);
       sendError(err, request, reply);
     },
@@ -144,25 +164,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     request.berth = {};
     addCommonHeaders(reply);
   });
-  if (options.accessLog) {
-    app.addHook('onResponse', async (request, reply) => {
-      const length = reply.getHeader('content-length');
-      request.log.info(
-        {
-          reqId: request.id,
-          remoteAddress: request.ip,
-          method: request.method,
-          path: request.url.split('?')[0],
-          status: reply.statusCode,
-          bytes: length === undefined || request.method === 'HEAD' ? 0 : Number(length),
-          durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
-          repository: request.berth?.repository,
-          digest: request.berth?.digest,
-        },
-        'request completed',
-      );
-    });
-  }
+  if (options.accessLog) app.addHook('onResponse', async (request, reply) => logAccess(request, reply));
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(notFound(request), request, reply));

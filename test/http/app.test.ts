@@ -141,6 +141,11 @@ describe('buildApp', () => {
     assert.equal(line.digest, digest);
     assert.equal(typeof line.durationMs, 'number');
     assert.ok(line.reqId);
+
+    lines.length = 0;
+    await app.inject({ method: 'GET', url: '/v2/a%zz/tags/list' });
+    assert.equal(lines.length, 1, 'a request the router rejects is logged too');
+    assert.equal(lines[0]!.status, 400);
   });
 
   it('logs nothing per request when the access log is off', async () => {

@@ -112,4 +112,45 @@ describe('blob uploads over a listening server', () => {
     assert.equal(get.status, 206);
     assert.equal(await get.text(), 'uvwxyz');
   });
+
+  it('a client that hangs up mid-PATCH leaves an upload that can be resumed from its Range', async () => {
+    const location = await startUpload('aborted');
+    const data = Buffer.alloc(2 * MiB, 7);
+    const controller = new AbortController();
+    let first = true;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(stream) {
+        if (!first) return new Promise(() => undefined); // never sends the second half
+        first = false;
+        stream.enqueue(data.subarray(0, MiB));
+      },
+    });
+    const patching = fetch(location, { method: 'PATCH', body, signal: controller.signal, duplex: 'half' } as RequestInit);
+    const storedSize = async (): Promise<number> => {
+      const status = await fetch(location);
+      assert.equal(status.status, 204);
+      return Number(status.headers.get('range')!.split('-')[1]) + 1;
+    };
+    for (let attempt = 0; attempt < 200 && (await storedSize()) < MiB; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    controller.abort();
+    await assert.rejects(patching);
+
+    // Once the server has noticed, the session accepts the rest from where it stands.
+    let resumed: Response | undefined;
+    for (let attempt = 0; attempt < 200; attempt++) {
+      const size = await storedSize();
+      resumed = await fetch(location, {
+        method: 'PATCH',
+        body: data.subarray(size),
+        headers: { 'content-range': `${size}-${data.length - 1}` },
+      });
+      if (resumed.status !== 416) break;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(resumed?.status, 202);
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    assert.equal((await fetch(`${location}?digest=${digest}`, { method: 'PUT' })).status, 201);
+  });
 });
