@@ -72,12 +72,15 @@ const HANDLERS: { [K in RouteKind]: Handlers<K> } = {
 
 function logAccess(request: FastifyRequest, reply: FastifyReply): void {
   const length = reply.getHeader('content-length');
+  const queryStart = request.url.indexOf('?');
   // The request's logger already carries its id (reqId).
   request.log.info(
     {
       remoteAddress: request.ip,
       method: request.method,
-      path: request.url.split('?')[0],
+      path: queryStart < 0 ? request.url : request.url.slice(0, queryStart),
+      // Upload queries (digest, mount, from) are how an operator tells a mount from a fresh upload.
+      query: queryStart < 0 ? undefined : request.url.slice(queryStart + 1),
       status: reply.statusCode,
       bytes: length === undefined || request.method === 'HEAD' ? 0 : Number(length),
       durationMs: Math.round(reply.elapsedTime * 1000) / 1000,

@@ -1,11 +1,12 @@
 /**
  * The one switch choosing which servers the end-to-end tests run against: `E2E_SERVERS`, a comma-separated
- * list of `berth` and `distribution`. It defaults to `distribution` (the reference server) until Berth serves.
+ * list of `berth` and `distribution`. Both by default: the same assertions passing on the reference server
+ * show that they test compatibility, not Berth's own habits.
  */
 import type { ServerKind } from './registry-process.js';
 
 const KINDS: readonly ServerKind[] = ['berth', 'distribution'];
-export const DEFAULT_SERVERS: readonly ServerKind[] = ['distribution'];
+export const DEFAULT_SERVERS: readonly ServerKind[] = ['berth', 'distribution'];
 
 export function e2eServers(): ServerKind[] {
   const raw = process.env.E2E_SERVERS?.trim();
