@@ -1,0 +1,169 @@
+/**
+ * Sections that connect the registry to other services or extend it: auth, notifications, redis, health
+ * checks, middleware. Parsed and validated now; most are listed in `unsupported.ts` until implemented.
+ */
+import { bool, choice, duration, freeform, group, headers, int, list, ms, secret, section, str, url } from './fields.js';
+import { withAliases } from './introspect.js';
+
+export const auth = choice(
+  'auth type',
+  {
+    /** Test-only controller: any request with an Authorization header passes. */
+    silly: section({
+      /** Realm in the challenge. */
+      realm: str().optional(),
+      /** Service in the challenge. */
+      service: str().optional(),
+    }).optional(),
+    /** Bearer tokens issued by an external token server. */
+    token: section({
+      /** URL of the token server, sent in the challenge. */
+      realm: str().optional(),
+      /** Audience tokens must be issued for. */
+      service: str().optional(),
+      /** Issuer tokens must name. */
+      issuer: str().optional(),
+      /** PEM certificates whose keys may sign tokens. */
+      rootcertbundle: str().optional(),
+      /** JWKS file with keys that may sign tokens. */
+      jwks: str().optional(),
+      /** Builds the realm from the request's host. */
+      autoredirect: bool().default(false),
+      /** JWS algorithms accepted on tokens. */
+      signingalgorithms: list(str()).default([]),
+    }).optional(),
+    /** Basic auth against an Apache htpasswd file (bcrypt entries). */
+    htpasswd: section({
+      /** Realm in the Basic challenge. */
+      realm: str().optional(),
+      /** The htpasswd file. */
+      path: str().optional(),
+    }).optional(),
+  },
+  {},
+  { required: false },
+);
+
+const endpoint = section({
+  /** Name of the endpoint in logs and metrics. */
+  name: str().optional(),
+  /** Keeps the endpoint configured but sends it nothing. */
+  disabled: bool().default(false),
+  /** Where events are POSTed. */
+  url: url().optional(),
+  /** Headers sent with every POST (Authorization values are masked when printed). */
+  headers: headers().default({}),
+  /** Time allowed for one POST. */
+  timeout: duration().optional(),
+  /** Failures in a row before backing off. */
+  threshold: int().optional(),
+  /** Pause after `threshold` failures. */
+  backoff: duration().optional(),
+  /** Target media types whose events are not sent (older form of `ignore.mediatypes`). */
+  ignoredmediatypes: list(str()).default([]),
+  ignore: group({
+    /** Target media types whose events are not sent. */
+    mediatypes: list(str()).default([]),
+    /** Actions (pull, push, delete, mount) whose events are not sent. */
+    actions: list(str()).default([]),
+  }),
+});
+
+export const notifications = withAliases(
+  group({
+    events: group({
+      /** Adds the manifest's references to manifest events. */
+      includereferences: bool().default(false),
+    }),
+    /** Webhooks that receive registry events. */
+    endpoints: list(endpoint).default([]),
+  }),
+  { eventconfig: 'events' },
+);
+
+export const redis = group({
+  /** `host:port` of the Redis server; unset means no Redis. */
+  addr: str().optional(),
+  /** Password for AUTH. */
+  password: secret().optional(),
+  /** Database number. */
+  db: int({ min: 0 }).default(0),
+  /** Time allowed to connect. */
+  dialtimeout: duration().optional(),
+  /** Time allowed for one read. */
+  readtimeout: duration().optional(),
+  /** Time allowed for one write. */
+  writetimeout: duration().optional(),
+  pool: group({
+    /** Idle connections kept open. */
+    maxidle: int({ min: 0 }).optional(),
+    /** Most connections open at once. */
+    maxactive: int({ min: 0 }).optional(),
+    /** Idle time after which a connection is closed. */
+    idletimeout: duration().optional(),
+  }),
+  tls: group({
+    /** TLS to the Redis server. */
+    enabled: bool().default(false),
+  }),
+});
+
+const check = {
+  /** Time between checks. */
+  interval: duration().default(ms('10s')),
+  /** Failures in a row before the registry reports itself unhealthy; 0 means the first. */
+  threshold: int({ min: 0 }).default(0),
+};
+
+export const health = withAliases(
+  group({
+    /** Periodic check that the storage driver answers. */
+    storagedriver: group({
+      /** Runs the check. */
+      enabled: bool().default(false),
+      ...check,
+    }),
+    /** Unhealthy while the named file exists. */
+    file: list(
+      section({
+        /** Path whose existence means unhealthy. */
+        file: str(),
+        ...check,
+      }),
+    ).default([]),
+    /** Unhealthy while the URI does not answer with `statuscode`. */
+    http: list(
+      section({
+        /** URL to request. */
+        uri: url(),
+        /** Headers sent with the request. */
+        headers: headers().default({}),
+        /** Status a healthy answer has. */
+        statuscode: int().default(200),
+        /** Time allowed for one request. */
+        timeout: duration().optional(),
+        ...check,
+      }),
+    ).default([]),
+    /** Unhealthy while a TCP connection to `addr` fails. */
+    tcp: list(
+      section({
+        /** `host:port` to connect to. */
+        addr: str(),
+        /** Time allowed to connect. */
+        timeout: duration().optional(),
+        ...check,
+      }),
+    ).default([]),
+  }),
+  { filecheckers: 'file', httpcheckers: 'http', tcpcheckers: 'tcp' },
+);
+
+export const middlewareEntry = section({
+  /** Registered name of the middleware, e.g. `cloudfront`, `redirect`. */
+  name: str(),
+  /** Keeps the entry configured but unused. */
+  disabled: bool().default(false),
+  /** Parameters passed to the middleware. */
+  options: freeform().optional(),
+});
