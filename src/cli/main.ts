@@ -35,14 +35,15 @@ program
   .argument('[config]', 'path to config.yml')
   .action((path?: string) => {
     const { config, warnings, source } = load(path);
+    process.stdout.write(formatEffectiveConfig(config));
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     process.stderr.write(`configuration from ${source} is valid\n`);
-    process.stdout.write(formatEffectiveConfig(config));
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
-    process.stderr.write(`berth: invalid configuration:\n${err.message}\n`);
+    for (const warning of err.warnings) process.stderr.write(`warning: ${warning}\n`);
+    process.stderr.write(`berth: ${err.message}\n`);
   } else {
     process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
   }

@@ -69,6 +69,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     relativeURLs: config.http.relativeurls,
     headers: config.http.headers,
     catalogMaxEntries: config.catalog.maxentries,
+    maxManifestBytes: config.validation.manifests.maxsize,
     redirect: !config.storage.redirect.disable,
   });
   const stopPurging = scheduleUploadPurging(config, driver, logger);

@@ -166,6 +166,8 @@ const configObject = section({
     /** Turns off the checks below. */
     disabled: bool().default(false),
     manifests: group({
+      /** Berth only: the largest manifest accepted, in bytes (4 MiB, the size the spec asks registries to take). */
+      maxsize: int({ min: 1024 }).default(4 * 1024 * 1024),
       urls: group({
         /** Regular expressions that foreign-layer URLs in pushed manifests must match. */
         allow: list(pattern()).default([]),

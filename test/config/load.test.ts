@@ -289,3 +289,15 @@ describe('loadConfig warnings and errors', () => {
     assert.match(failure('- version\n').problems[0]!, /expected a mapping of keys/);
   });
 });
+
+describe('validation.manifests.maxsize', () => {
+  it('defaults to 4 MiB and can be raised from the environment', () => {
+    assert.equal(loadConfig({ yamlText: minimal(), env: {} }).config.validation.manifests.maxsize, 4 * 1024 * 1024);
+    const raised = loadConfig({ yamlText: minimal(), env: { REGISTRY_VALIDATION_MANIFESTS_MAXSIZE: '16777216' } });
+    assert.equal(raised.config.validation.manifests.maxsize, 16 * 1024 * 1024);
+  });
+
+  it('refuses a size too small to hold any manifest', () => {
+    assert.match(failure(minimal('validation:\n  manifests:\n    maxsize: 10\n')).message, /validation\.manifests\.maxsize/);
+  });
+});
