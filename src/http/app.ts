@@ -48,6 +48,8 @@ export interface AppOptions {
 export interface RequestFacts {
   repository?: string;
   digest?: string;
+  /** The authenticated account, once auth has run (absent for anonymous requests). */
+  user?: string;
 }
 
 declare module 'fastify' {
