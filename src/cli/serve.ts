@@ -11,6 +11,7 @@ import { buildApp } from '../http/app.js';
 import { createRegistry } from '../registry/index.js';
 import { purgeUploads } from '../registry/purge.js';
 import { withChecks } from '../storage/base.js';
+import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
@@ -32,12 +33,16 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
 }
 
 export function createStorageDriver(config: BerthConfig): StorageDriver {
+  return withContentCache(withChecks(createBackend(config)));
+}
+
+function createBackend(config: BerthConfig): StorageDriver {
   const name = storageDriverName(config.storage);
   switch (name) {
     case 'filesystem':
-      return withChecks(new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) }));
+      return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) });
     case 'inmemory':
-      return withChecks(new InMemoryDriver());
+      return new InMemoryDriver();
     default:
       throw new Error(`not supported yet: storage.${name}`);
   }

@@ -13,6 +13,11 @@ export interface FileInfo {
   size: number;
   modTime: Date;
   isDir: boolean;
+  /**
+   * Changes whenever the file's content may have changed (a replaced file always gets a new one), so a cache
+   * can tell a rewrite it did not see. Optional: a driver that cannot tell leaves it out.
+   */
+  version?: string;
 }
 
 /** A file being written. Obtained from `StorageDriver.writer`; exactly one of commit/close/cancel ends it. */

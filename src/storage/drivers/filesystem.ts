@@ -92,7 +92,10 @@ export class FilesystemDriver implements StorageDriver {
   async stat(path: string): Promise<FileInfo> {
     const stats = await this.#whenFound(path, () => fsp.stat(this.#file(path)));
     const isDir = stats.isDirectory();
-    return { path, size: isDir ? 0 : stats.size, modTime: stats.mtime, isDir };
+    // putContent replaces files by rename, so the inode changes on every rewrite; the nanosecond-precise
+    // mtime guards against a freed inode number being reused.
+    const version = isDir ? undefined : `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
+    return { path, size: isDir ? 0 : stats.size, modTime: stats.mtime, isDir, ...(version && { version }) };
   }
 
   async list(path: string): Promise<string[]> {

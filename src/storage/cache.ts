@@ -1,0 +1,166 @@
+/**
+ * A bounded in-process cache in front of a driver, for the small reads every pull repeats: link files,
+ * manifests and blob sizes.
+ *
+ * It never serves a stale mutable file, even when another process or replica rewrote it:
+ *   - Content under `blobs/` is content-addressed, so its bytes and size can never change; it is cached
+ *     without asking the store again (a blob deleted elsewhere is noticed when its data is opened).
+ *   - Any other file is cached with the `version` its driver reports in `stat`; a read first stats the file
+ *     (one cheap call instead of open+read+close) and re-reads it when the version differs. Drivers that
+ *     report no version get no caching of mutable files.
+ * Writes, moves and deletes through this wrapper drop what they touch.
+ */
+import type { Readable } from 'node:stream';
+import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from './driver.js';
+import { isNotFound } from './errors.js';
+import { BLOBS_ROOT } from './paths.js';
+
+export interface ContentCacheOptions {
+  /** Total bytes of content kept; least recently used entries go first. */
+  maxBytes: number;
+  /** Larger files are never cached. */
+  maxEntryBytes: number;
+}
+
+const DEFAULTS: ContentCacheOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
+// What an entry costs beyond its content, so that many small entries are bounded too.
+const ENTRY_OVERHEAD = 256;
+
+interface Entry {
+  info?: FileInfo;
+  content?: Buffer;
+  /** The version `content` was read at (mutable files only). */
+  version?: string;
+}
+
+function isContentAddressed(path: string): boolean {
+  return path.startsWith(`${BLOBS_ROOT}/`);
+}
+
+export function withContentCache(driver: StorageDriver, options: Partial<ContentCacheOptions> = {}): StorageDriver {
+  return new CachingDriver(driver, { ...DEFAULTS, ...options });
+}
+
+class CachingDriver implements StorageDriver {
+  readonly name: string;
+  declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  readonly #driver: StorageDriver;
+  readonly #options: ContentCacheOptions;
+  readonly #entries = new Map<string, Entry>();
+  #bytes = 0;
+
+  constructor(driver: StorageDriver, options: ContentCacheOptions) {
+    this.#driver = driver;
+    this.#options = options;
+    this.name = driver.name;
+    if (driver.redirectURL) this.redirectURL = driver.redirectURL.bind(driver);
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    if (isContentAddressed(path)) {
+      const cached = this.#get(path)?.content;
+      if (cached) return cached;
+      const content = await this.#tracking(path, () => this.#driver.getContent(path));
+      this.#set(path, { ...this.#get(path), content });
+      return content;
+    }
+    const info = await this.#tracking(path, () => this.#driver.stat(path));
+    const entry = this.#get(path);
+    if (info.version !== undefined && entry?.content && entry.version === info.version) return entry.content;
+    const content = await this.#tracking(path, () => this.#driver.getContent(path));
+    if (info.version !== undefined) this.#set(path, { content, version: info.version });
+    return content;
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    if (!isContentAddressed(path)) return this.#driver.stat(path);
+    const cached = this.#get(path)?.info;
+    if (cached) return cached;
+    const info = await this.#tracking(path, () => this.#driver.stat(path));
+    if (!info.isDir) this.#set(path, { ...this.#get(path), info });
+    return info;
+  }
+
+  async putContent(path: string, content: Uint8Array): Promise<void> {
+    this.#forget(path);
+    await this.#driver.putContent(path, content);
+  }
+
+  async reader(path: string, offset?: number, length?: number): Promise<Readable> {
+    return this.#tracking(path, () => this.#driver.reader(path, offset, length));
+  }
+
+  async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
+    this.#forget(path);
+    return this.#driver.writer(path, options);
+  }
+
+  list(path: string): Promise<string[]> {
+    return this.#driver.list(path);
+  }
+
+  async move(source: string, destination: string): Promise<void> {
+    this.#forget(source);
+    this.#forget(destination);
+    await this.#driver.move(source, destination);
+  }
+
+  async delete(path: string): Promise<void> {
+    this.#forgetTree(path);
+    await this.#driver.delete(path);
+  }
+
+  walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
+    return this.#driver.walk(path, visit);
+  }
+
+  /** Runs a read; when the file turns out to be gone, drops what was cached of it. */
+  async #tracking<T>(path: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (isNotFound(err)) this.#forget(path);
+      throw err;
+    }
+  }
+
+  #get(path: string): Entry | undefined {
+    const entry = this.#entries.get(path);
+    if (entry) {
+      // Re-insert to mark it most recently used.
+      this.#entries.delete(path);
+      this.#entries.set(path, entry);
+    }
+    return entry;
+  }
+
+  #set(path: string, entry: Entry): void {
+    if (entry.content && entry.content.length > this.#options.maxEntryBytes) delete entry.content;
+    this.#forget(path);
+    this.#entries.set(path, entry);
+    this.#bytes += sizeOf(entry);
+    for (const [oldest, old] of this.#entries) {
+      if (this.#bytes <= this.#options.maxBytes) break;
+      this.#entries.delete(oldest);
+      this.#bytes -= sizeOf(old);
+    }
+  }
+
+  #forget(path: string): void {
+    const entry = this.#entries.get(path);
+    if (!entry) return;
+    this.#entries.delete(path);
+    this.#bytes -= sizeOf(entry);
+  }
+
+  #forgetTree(path: string): void {
+    const prefix = `${path}/`;
+    for (const key of [...this.#entries.keys()]) {
+      if (key === path || key.startsWith(prefix)) this.#forget(key);
+    }
+  }
+}
+
+function sizeOf(entry: Entry): number {
+  return ENTRY_OVERHEAD + (entry.content?.length ?? 0);
+}
