@@ -28,6 +28,18 @@ export async function isLinkedBlob(driver: StorageDriver, name: string, digest: 
   return (await readLink(driver, layerLinkPath(name, digest))) === digest;
 }
 
+/** Linked into the repository and its content stored: what a manifest may reference. */
+export async function hasBlob(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
+  if (!(await isLinkedBlob(driver, name, digest))) return false;
+  try {
+    await statStoredBlob(driver, digest);
+    return true;
+  } catch (err) {
+    if (err instanceof BlobUnknownError) return false;
+    throw err;
+  }
+}
+
 export class RepositoryBlobStore implements BlobStore {
   constructor(private readonly ctx: UploadContext) {}
 

@@ -19,7 +19,7 @@ import {
   tagCurrentLinkPath,
   tagIndexLinkPath,
 } from '../storage/paths.js';
-import { isLinkedBlob } from './blobs.js';
+import { hasBlob } from './blobs.js';
 import { deleteIfPresent, exists, linkDir, readLink, writeLink } from './links.js';
 import { assertDeletable, assertWritable, type WritePolicy } from './policy.js';
 import { RepositoryTagStore } from './tags.js';
@@ -136,7 +136,7 @@ export class RepositoryManifestStore implements ManifestStore {
     if (blob.mediaType === DOCKER_FOREIGN_LAYER) {
       throw new ManifestInvalidError(`foreign layer ${blob.digest} has no urls`);
     }
-    return isLinkedBlob(this.ctx.driver, this.ctx.name, blob.digest);
+    return hasBlob(this.ctx.driver, this.ctx.name, blob.digest);
   }
 
   private checkURL(url: string, digest: Digest): void {

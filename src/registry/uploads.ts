@@ -2,17 +2,17 @@
  * Blob upload sessions.
  *
  * Protocol (all state lives in the store, so a session survives a restart and, later, moves between replicas):
- *   1. create: write `_uploads/<id>/startedat`, then an empty `_uploads/<id>/data`.
- *   2. append: chunks go to the end of `data`, one at a time per session (a per-session lock in this process).
+ *   1. create: write `_uploads/<id>/startedat` (not synced: losing a session in a crash only costs a retry).
+ *   2. append: chunks go to the end of `data` (created by the first), one at a time per session (a per-session lock in this process).
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
  *      hash is kept in memory only while it covers exactly the bytes in `data`.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). Then `data` is synced, moved to
  *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
- *      uploads of the same content each rename identical bytes), the repository's `_layers` link is written,
- *      and the session directory removed.
- * A crash at any point leaves either an upload directory (purged later by age) or a complete blob, possibly
- * not yet linked (unreferenced content, reclaimed by garbage collection) — never a partial blob.
+ *      uploads of the same content each rename identical bytes) while the repository's `_layers` link is
+ *      written, and the session directory removed. A blob is in a repository only when both exist.
+ * A crash at any point leaves an upload directory (purged later by age), a complete blob not yet linked
+ * (reclaimed by garbage collection) or a link without its blob (reads as unknown) — never a partial blob.
  */
 import { randomUUID } from 'node:crypto';
 import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/digest.js';
@@ -73,8 +73,9 @@ export async function createUpload(ctx: UploadContext): Promise<UploadSession> {
   assertWritable(ctx.policy);
   const id = randomUUID();
   const startedAt = new Date();
-  await ctx.driver.putContent(uploadStartedAtPath(ctx.name, id), Buffer.from(startedAt.toISOString()));
-  await ctx.driver.putContent(uploadDataPath(ctx.name, id), Buffer.alloc(0));
+  // A session lost in a crash is only a client retry, so its bookkeeping is not synced; `data` is created by
+  // the first append.
+  await ctx.driver.putContent(uploadStartedAtPath(ctx.name, id), Buffer.from(startedAt.toISOString()), { durable: false });
   return new StoredUploadSession(ctx, id, startedAt, 0);
 }
 
@@ -169,13 +170,18 @@ class StoredUploadSession implements UploadSession {
           throw new DigestInvalidError(`the uploaded content has digest ${actual}, not ${expected}`, expected);
         }
         const blobPath = blobDataPath(expected);
-        if (!(await exists(driver, blobPath))) {
-          const writer = await driver.writer(dataPath, { append: true });
-          await writer.commit();
-          await driver.move(dataPath, blobPath);
-        }
-        await writeLink(driver, layerLinkPath(name, expected), expected);
-        await this.removeSession();
+        const storeContent = async () => {
+          if (!(await exists(driver, blobPath))) {
+            const writer = await driver.writer(dataPath, { append: true });
+            await writer.commit();
+            await driver.move(dataPath, blobPath);
+          }
+          await this.removeSession();
+        };
+        // Content and link are written side by side, halving the synced steps a push waits for. A link whose
+        // content is not in place yet reads as an unknown blob (every lookup also checks the data), so a crash
+        // in between only leaves a link that a retried push completes.
+        await Promise.all([storeContent(), writeLink(driver, layerLinkPath(name, expected), expected)]);
         return { digest: expected, size };
       } catch (err) {
         await this.removeSession().catch(() => undefined);

@@ -7,7 +7,7 @@
  * Every call passes through `CheckedDriver.#call`, the place for further cross-cutting work such as metrics.
  */
 import type { Readable } from 'node:stream';
-import { isValidPath, type FileInfo, type FileWriter, type StorageDriver, type WalkDecision } from './driver.js';
+import { isValidPath, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WalkDecision } from './driver.js';
 import { InvalidOffsetError, InvalidPathError, StorageError } from './errors.js';
 
 export function withChecks(driver: StorageDriver): StorageDriver {
@@ -32,8 +32,8 @@ class CheckedDriver implements StorageDriver {
     return this.#call([path], () => this.#driver.getContent(path));
   }
 
-  putContent(path: string, content: Uint8Array): Promise<void> {
-    return this.#call([path], () => this.#driver.putContent(path, content));
+  putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
+    return this.#call([path], () => this.#driver.putContent(path, content, options));
   }
 
   reader(path: string, offset = 0, length?: number): Promise<Readable> {

@@ -11,7 +11,7 @@
  * Writes, moves and deletes through this wrapper drop what they touch.
  */
 import type { Readable } from 'node:stream';
-import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from './driver.js';
+import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from './driver.js';
 import { isNotFound } from './errors.js';
 import { BLOBS_ROOT } from './paths.js';
 
@@ -81,9 +81,9 @@ class CachingDriver implements StorageDriver {
     return info;
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
     this.#forget(path);
-    await this.#driver.putContent(path, content);
+    await this.#driver.putContent(path, content, options);
   }
 
   async reader(path: string, offset?: number, length?: number): Promise<Readable> {

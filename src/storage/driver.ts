@@ -29,12 +29,20 @@ export interface FileWriter {
    * bytes that reached the file stay there (a later append continues after them) and the promise rejects.
    */
   append(source: AsyncIterable<Uint8Array>): Promise<number>;
-  /** Makes the bytes durable (they survive a crash once this resolves) and releases the writer. */
+  /**
+   * Makes the written bytes durable and releases the writer. The file's name becomes durable when it is
+   * published by `move` (which is how a written file is always made visible).
+   */
   commit(): Promise<void>;
   /** Releases the writer without a durability guarantee; the file stays for a later append. */
   close(): Promise<void>;
   /** Releases the writer and removes the file. Safe to call twice. */
   cancel(): Promise<void>;
+}
+
+export interface PutOptions {
+  /** Default true. */
+  durable?: boolean;
 }
 
 /** What a walk callback may answer: `'skip'` does not descend into the directory just visited. */
@@ -46,8 +54,11 @@ export interface StorageDriver {
 
   /** Whole content of a small file. Throws PathNotFoundError. */
   getContent(path: string): Promise<Buffer>;
-  /** Replaces the file atomically and durably: readers see the old or the new content, never a mix. */
-  putContent(path: string, content: Uint8Array): Promise<void>;
+  /**
+   * Replaces the file atomically: readers see the old or the new content, never a mix. Durable (it survives a
+   * crash once this resolves) unless `durable: false`, for bookkeeping whose loss is harmless.
+   */
+  putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void>;
   /** Streams the file from `offset`, at most `length` bytes when given. Throws PathNotFoundError, InvalidOffsetError. */
   reader(path: string, offset?: number, length?: number): Promise<Readable>;
   /** Opens a file for writing, truncating it unless `append`. */
@@ -56,7 +67,7 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo>;
   /** Full paths of the direct children of a directory, sorted. Throws PathNotFoundError. */
   list(path: string): Promise<string[]>;
-  /** Moves a file atomically, replacing any file at `destination`. Throws PathNotFoundError. */
+  /** Moves a file atomically and durably, replacing any file at `destination`. Throws PathNotFoundError. */
   move(source: string, destination: string): Promise<void>;
   /** Removes a file or a whole directory tree. Throws PathNotFoundError. */
   delete(path: string): Promise<void>;

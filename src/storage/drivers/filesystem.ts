@@ -15,7 +15,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from '../driver.js';
+import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
@@ -37,16 +37,17 @@ export class FilesystemDriver implements StorageDriver {
     return this.#whenFound(path, () => fsp.readFile(this.#file(path)));
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options: PutOptions = {}): Promise<void> {
+    const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
-    await makeDirectories(directory);
+    await makeDirectories(directory, durable);
     const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       const handle = await fsp.open(temporary, 'wx', FILE_MODE);
       try {
         await handle.writeFile(content);
-        await handle.sync();
+        if (durable) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -55,7 +56,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.rm(temporary, { force: true });
       throw err;
     }
-    await syncDirectory(directory);
+    if (durable) await syncDirectory(directory);
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
@@ -78,7 +79,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
     const file = this.#file(path);
-    await makeDirectories(dirname(file));
+    await makeDirectories(dirname(file), false);
     const handle = await fsp.open(file, options.append ? 'a' : 'w', FILE_MODE);
     try {
       const size = options.append ? (await handle.stat()).size : 0;
@@ -109,10 +110,10 @@ export class FilesystemDriver implements StorageDriver {
     const to = this.#file(destination);
     // Check the source first so that a failed move creates no destination directories.
     await this.#whenFound(source, () => fsp.lstat(from));
-    await makeDirectories(dirname(to));
+    await makeDirectories(dirname(to), true);
     await this.#whenFound(source, () => fsp.rename(from, to));
+    // The rename is one journal transaction: syncing the destination directory commits both of its sides.
     await syncDirectory(dirname(to));
-    if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
   }
 
   async delete(path: string): Promise<void> {
@@ -180,7 +181,6 @@ class FilesystemWriter implements FileWriter {
     } finally {
       await this.#handle.close();
     }
-    await syncDirectory(dirname(this.#file));
   }
 
   async close(): Promise<void> {
@@ -195,10 +195,10 @@ class FilesystemWriter implements FileWriter {
   }
 }
 
-/** `mkdir -p`, then fsync the parent of every directory it created so the new entries survive a crash. */
-async function makeDirectories(directory: string): Promise<void> {
+/** `mkdir -p`; when `durable`, fsync the parent of every directory it created so the new entries survive a crash. */
+async function makeDirectories(directory: string, durable: boolean): Promise<void> {
   const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
-  if (firstCreated === undefined) return;
+  if (firstCreated === undefined || !durable) return;
   for (let created = directory; ; created = dirname(created)) {
     await syncDirectory(dirname(created));
     if (created === firstCreated || dirname(created) === created) return;
