@@ -2,7 +2,7 @@
 import { validateRepositoryName } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { RepositoryBlobStore } from './blobs.js';
-import { listRepositories } from './catalog.js';
+import { CatalogCache } from './catalog.js';
 import { RepositoryManifestStore, type ManifestURLPolicy } from './manifests.js';
 import { RepositoryReferrers } from './referrers.js';
 import { paginate, RepositoryTagStore } from './tags.js';
@@ -15,6 +15,8 @@ export interface RegistryOptions {
   readOnly: boolean;
   manifestURLs?: ManifestURLPolicy;
   validationDisabled?: boolean;
+  /** How stale the in-memory catalog may get before it is re-read in the background; 5 s by default. */
+  catalogMaxAgeMs?: number;
 }
 
 export function createRegistry(options: RegistryOptions): Registry {
@@ -22,6 +24,7 @@ export function createRegistry(options: RegistryOptions): Registry {
   const policy = { readOnly: options.readOnly, deleteEnabled: options.deleteEnabled };
   const urls = options.manifestURLs ?? { allow: [], deny: [] };
   const tracker = new UploadTracker();
+  const catalog = new CatalogCache(driver, options.catalogMaxAgeMs ?? 5000);
 
   return {
     repository(name: string): Repository {
@@ -31,7 +34,14 @@ export function createRegistry(options: RegistryOptions): Registry {
         name,
         blobs: new RepositoryBlobStore({ name, driver, policy, tracker }),
         manifests: new RepositoryManifestStore(
-          { name, driver, policy, urls, validationDisabled: options.validationDisabled ?? false },
+          {
+            name,
+            driver,
+            policy,
+            urls,
+            validationDisabled: options.validationDisabled ?? false,
+            onStored: () => catalog.add(name),
+          },
           tags,
         ),
         tags,
@@ -39,7 +49,7 @@ export function createRegistry(options: RegistryOptions): Registry {
       };
     },
     async catalog(page: PageRequest) {
-      return paginate(await listRepositories(driver), page);
+      return paginate(await catalog.all(), page);
     },
   };
 }

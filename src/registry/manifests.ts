@@ -38,6 +38,8 @@ export interface ManifestContext {
   urls: ManifestURLPolicy;
   /** `validation.disabled`: skip checking that referenced content exists. */
   validationDisabled: boolean;
+  /** Called once a manifest is stored (the repository now exists). */
+  onStored?: () => void;
 }
 
 export async function isManifestInRepository(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
@@ -93,6 +95,7 @@ export class RepositoryManifestStore implements ManifestStore {
       await writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest);
       await writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest);
     }
+    this.ctx.onStored?.();
     return subject ? { digest, subject } : { digest };
   }
 

@@ -23,6 +23,30 @@ describe('catalog', () => {
     }
   });
 
+  it('lists a repository created through another replica once its cached list is older than the limit', async () => {
+    const t = await newRegistry({ catalogMaxAgeMs: 50 });
+    try {
+      const here = t.registry;
+      const elsewhere = t.reopen();
+      const first = here.repository('local/app');
+      await first.manifests.put(await pushImageContent(first, 'local'), OCI_MANIFEST, { kind: 'tag', tag: 'v1' });
+      assert.deepEqual((await here.catalog({})).items, ['local/app']);
+
+      const other = elsewhere.repository('remote/app');
+      await other.manifests.put(await pushImageContent(other, 'remote'), OCI_MANIFEST, { kind: 'tag', tag: 'v1' });
+      const mine = here.repository('local/second');
+      await mine.manifests.put(await pushImageContent(mine, 'second'), OCI_MANIFEST, { kind: 'tag', tag: 'v1' });
+      assert.deepEqual((await here.catalog({})).items, ['local/app', 'local/second'], 'local pushes show at once');
+
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      await here.catalog({}); // starts the background re-read
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual((await here.catalog({})).items, ['local/app', 'local/second', 'remote/app']);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it('is empty for a fresh store', async () => {
     const t = await newRegistry();
     try {
