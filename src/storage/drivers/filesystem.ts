@@ -21,6 +21,8 @@ import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
 
 const FILE_MODE = 0o644;
+/** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
+const READ_CHUNK_BYTES = 256 * 1024;
 const DIRECTORY_MODE = 0o755;
 /** Error codes that mean "nothing at this path" when reading: missing, a file used as a directory, or the reverse. */
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
@@ -70,7 +72,11 @@ export class FilesystemDriver implements StorageDriver {
         await handle.close();
         return Readable.from([], { objectMode: false });
       }
-      return handle.createReadStream({ start: offset, end: length === undefined ? undefined : offset + length - 1 });
+      return handle.createReadStream({
+        start: offset,
+        end: length === undefined ? undefined : offset + length - 1,
+        highWaterMark: READ_CHUNK_BYTES,
+      });
     } catch (err) {
       await handle.close();
       throw err;
