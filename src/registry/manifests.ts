@@ -72,7 +72,7 @@ export class RepositoryManifestStore implements ManifestStore {
     const digest = reference.kind === 'tag' ? await this.tags.resolve(reference.tag) : reference.digest;
     const bytes = await readManifestBytes(this.ctx.driver, this.ctx.name, digest);
     if (!bytes) throw new ManifestUnknownError(reference.kind === 'tag' ? reference.tag : digest);
-    return { digest, mediaType: mediaTypeOfStored(bytes), size: bytes.length, bytes };
+    return { digest, mediaType: storedMediaType(bytes), size: bytes.length, bytes };
   }
 
   async put(bytes: Buffer, contentType: string | undefined, reference: ManifestReference): Promise<PutManifestResult> {
@@ -159,6 +159,18 @@ export class RepositoryManifestStore implements ManifestStore {
       throw new ManifestInvalidError(`layer ${digest} has a url that validation.manifests.urls does not allow: ${url}`);
     }
   }
+}
+
+// The storage cache hands out the same Buffer for the same cached content, so parsing it once suffices.
+const mediaTypes = new WeakMap<Buffer, string>();
+
+function storedMediaType(bytes: Buffer): string {
+  let mediaType = mediaTypes.get(bytes);
+  if (mediaType === undefined) {
+    mediaType = mediaTypeOfStored(bytes);
+    mediaTypes.set(bytes, mediaType);
+  }
+  return mediaType;
 }
 
 function subjectOf(bytes: Buffer): Digest | undefined {
