@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 import { storageDriverName } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
+import { buildDebugApp } from '../http/debug.js';
+import { Metrics } from '../metrics/index.js';
 import { createRegistry } from '../registry/index.js';
 import { purgeUploads } from '../registry/purge.js';
 import { withChecks } from '../storage/base.js';
@@ -16,6 +18,7 @@ import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
 import { createLogger } from './logging.js';
+import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
 
 export interface ListenAddress {
   host?: string;
@@ -32,8 +35,8 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
   return { host: host === '' ? '::' : host, port: Number(match[3]) };
 }
 
-export function createStorageDriver(config: BerthConfig): StorageDriver {
-  return withContentCache(withChecks(createBackend(config)));
+export function createStorageDriver(config: BerthConfig, metrics?: Metrics): StorageDriver {
+  return withContentCache(withChecks(createBackend(config), { metrics }));
 }
 
 function createBackend(config: BerthConfig): StorageDriver {
@@ -50,11 +53,18 @@ function createBackend(config: BerthConfig): StorageDriver {
 
 export interface RunningServer {
   address: string;
+  /** The debug server's address, when `http.debug.addr` is set. */
+  debugAddress?: string;
   close(): Promise<void>;
 }
 
 export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
-  const driver = createStorageDriver(config);
+  const debug = config.http.debug;
+  const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
+  const driver = createStorageDriver(config, metrics);
+  const health = createHealthChecks(config, driver, metrics);
+  const listen = parseListenAddress(config.http.addr, config.http.net);
+  const notifications = await createNotifications(config, logger, listen.port, metrics);
   const registry = createRegistry({
     driver,
     deleteEnabled: config.storage.delete.enabled,
@@ -76,27 +86,52 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     catalogMaxEntries: config.catalog.maxentries,
     maxManifestBytes: config.validation.manifests.maxsize,
     redirect: !config.storage.redirect.disable,
+    metrics,
+    healthFailures: health.size > 0 ? () => health.failing() : undefined,
+    events: notifications && {
+      sink: notifications.notifier,
+      source: notifications.source,
+      includeReferences: notifications.includeReferences,
+    },
+    audit: createAuditLogger(config),
   });
-  const stopPurging = scheduleUploadPurging(config, driver, logger);
-  const listen = parseListenAddress(config.http.addr, config.http.net);
+  await health.start();
+  let accepting = false;
+  let debugApp: ReturnType<typeof buildDebugApp> | undefined;
+  let debugAddress: string | undefined;
+  if (debug.addr !== undefined) {
+    debugApp = buildDebugApp({ health, metrics, metricsPath: debug.prometheus.path, accepting: () => accepting });
+    const debugListen = parseListenAddress(debug.addr, 'tcp');
+    debugAddress = await debugApp.listen({ host: debugListen.host, port: debugListen.port });
+    logger.info({ address: debugAddress, metrics: metrics !== undefined }, 'debug server listening');
+  }
+  const stopPurging = scheduleUploadPurging(config, driver, logger, metrics);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
+  accepting = true;
   logger.info({ address, storage: driver.name }, 'listening');
   return {
     address,
+    debugAddress,
     async close() {
+      accepting = false;
       stopPurging();
+      health.stop();
       await app.close();
+      // After the API has drained, so that the events of the last requests are queued first.
+      await notifications?.notifier.close();
+      await debugApp?.close();
     },
   };
 }
 
-function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger): () => void {
+function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
   const purging = config.storage.maintenance.uploadpurging;
   if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
   const run = async () => {
     try {
       const { purged } = await purgeUploads(driver, { olderThan: new Date(Date.now() - purging.age), dryRun: purging.dryrun });
       if (purged.length > 0) logger.info({ count: purged.length, dryRun: purging.dryrun }, 'purged stale uploads');
+      if (!purging.dryrun) metrics?.uploadsClosed.inc({ result: 'purged' }, purged.length);
     } catch (err) {
       logger.error({ err }, 'upload purging failed');
     }

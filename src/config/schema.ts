@@ -40,6 +40,13 @@ const log = group({
   ).default([]),
   /** Adds the calling function to each log line. */
   reportcaller: bool().default(false),
+  /** Berth only: the audit stream of pushes, deletes, logins and refused requests, as JSON lines. */
+  audit: group({
+    /** Writes the audit stream. */
+    enabled: bool().default(false),
+    /** File the stream is appended to; stdout when unset or `-`. */
+    path: str().optional(),
+  }),
 });
 
 const http = group({

@@ -2,7 +2,7 @@
  * Sections that connect the registry to other services or extend it: auth, notifications, redis, health
  * checks, middleware. Parsed and validated now; most are listed in `unsupported.ts` until implemented.
  */
-import { bool, choice, duration, freeform, group, headers, int, list, ms, secret, section, str, url } from './fields.js';
+import { bool, choice, duration, freeform, group, headers, int, list, ms, oneOf, secret, section, str, url } from './fields.js';
 import { withAliases } from './introspect.js';
 
 export const auth = choice(
@@ -65,8 +65,10 @@ const endpoint = section({
     /** Target media types whose events are not sent. */
     mediatypes: list(str()).default([]),
     /** Actions (pull, push, delete, mount) whose events are not sent. */
-    actions: list(str()).default([]),
+    actions: list(oneOf(['pull', 'push', 'delete', 'mount'])).default([]),
   }),
+  /** Berth only: key for the `X-Berth-Signature-256` HMAC-SHA256 of each delivery's body. */
+  secret: secret().optional(),
 });
 
 export const notifications = withAliases(
@@ -77,6 +79,11 @@ export const notifications = withAliases(
     }),
     /** Webhooks that receive registry events. */
     endpoints: list(endpoint).default([]),
+    /**
+     * Berth only: directory of the durable per-endpoint event queues (local to this instance). Default:
+     * `<storage.filesystem.rootdirectory>/.berth/notifications`; required with other storage drivers.
+     */
+    queuedir: str().optional(),
   }),
   { eventconfig: 'events' },
 );

@@ -15,10 +15,6 @@ export interface PendingOption {
 
 const defined = (value: unknown): boolean => value !== undefined;
 
-/** The image's stock `config.yml` enables this exact check; it is tolerated so that file loads unchanged. */
-const isStockStorageHealthCheck = (c: BerthConfig): boolean =>
-  c.health.storagedriver.interval === 10_000 && c.health.storagedriver.threshold === 3;
-
 export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
   { path: 'auth.silly', isSet: (c) => defined(c.auth.silly) },
   { path: 'auth.token', isSet: (c) => defined(c.auth.token) },
@@ -33,7 +29,6 @@ export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
       tls.ciphersuites.length > 0 ||
       defined(tls.letsencrypt.cachefile),
   },
-  { path: 'http.debug', isSet: (c) => defined(c.http.debug.addr) },
   { path: 'storage.s3', isSet: (c) => defined(c.storage.s3) },
   { path: 'storage.azure', isSet: (c) => defined(c.storage.azure) },
   { path: 'storage.gcs', isSet: (c) => defined(c.storage.gcs) },
@@ -44,12 +39,7 @@ export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
     isSet: (c) => (c.storage.cache.blobdescriptor ?? c.storage.cache.layerinfo) === 'redis',
   },
   { path: 'redis', isSet: (c) => defined(c.redis.addr) },
-  { path: 'notifications.endpoints', isSet: (c) => c.notifications.endpoints.some((e) => !e.disabled) },
   { path: 'proxy', isSet: (c) => defined(c.proxy.remoteurl) },
-  { path: 'health.storagedriver', isSet: (c) => c.health.storagedriver.enabled && !isStockStorageHealthCheck(c) },
-  { path: 'health.file', isSet: (c) => c.health.file.length > 0 },
-  { path: 'health.http', isSet: (c) => c.health.http.length > 0 },
-  { path: 'health.tcp', isSet: (c) => c.health.tcp.length > 0 },
   ...(['registry', 'repository', 'storage'] as const).map((point) => ({
     path: `middleware.${point}`,
     isSet: (c: BerthConfig) => c.middleware[point].some((m) => !m.disabled),

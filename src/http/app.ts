@@ -7,11 +7,18 @@
  * replaced by one that reads nothing: blob handlers stream `request.raw` into storage and the manifest
  * handler reads with a size limit.
  */
+import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import type { EventContext, EventSink, SourceRecord } from '../events/event.js';
+import { withEvents } from '../events/listener.js';
+import type { Metrics } from '../metrics/index.js';
+import { withMetrics } from '../registry/metered.js';
 import type { Registry } from '../registry/types.js';
 import type { HandlerContext, Handlers, Method } from './context.js';
 import { HttpError, sendError } from './errcode.js';
+import { installAudit } from './audit.js';
+import { installMetrics } from './metrics.js';
 import { parseRoute, type Route, type RouteKind } from './route.js';
 import { baseHandlers } from './routes/v2/base.js';
 import { blobHandlers } from './routes/v2/blobs.js';
@@ -20,13 +27,13 @@ import { manifestHandlers } from './routes/v2/manifests.js';
 import { referrersHandlers } from './routes/v2/referrers.js';
 import { tagsHandlers } from './routes/v2/tags.js';
 import { uploadHandlers, uploadsHandlers } from './routes/v2/uploads.js';
-import { createUrlBuilder } from './urls.js';
+import { createUrlBuilder, type UrlBuilder } from './urls.js';
 
 export interface AppOptions {
   registry: Registry;
   /** Fastify's `loggerInstance`; false or absent for none. */
   logger?: Logger | false;
-  /** One log line per request: id, remote address, method, path, status, bytes, duration, repository, digest. */
+  /** One log line per request: id, remote address, user, method, path, status, bytes, duration, repository, digest. */
   accessLog?: boolean;
   /** `http.prefix`, e.g. `/registry` serves the API at `/registry/v2/`. */
   prefix?: string;
@@ -42,6 +49,14 @@ export interface AppOptions {
   catalogMaxEntries?: number;
   /** Blob GETs may redirect to the storage's URL when it offers one (`storage.redirect.disable` inverts). */
   redirect?: boolean;
+  /** Measures requests (`registry_http_*`) and content (`berth_bytes_*`, upload sessions). */
+  metrics?: Metrics;
+  /** Failing health checks by name; while any fails, every request is answered 503 UNAVAILABLE. */
+  healthFailures?: () => Record<string, string>;
+  /** Registry events: each request's operations are reported to `sink` (see `events/listener.ts`). */
+  events?: { sink: EventSink; source: SourceRecord; includeReferences: boolean };
+  /** The audit stream: a line for each push, delete, login and refused request (see `audit.ts`). */
+  audit?: Logger;
 }
 
 /** Per-request facts the access log reports, filled in by handlers as they learn them. */
@@ -86,6 +101,7 @@ function logAccess(request: FastifyRequest, reply: FastifyReply): void {
       status: reply.statusCode,
       bytes: length === undefined || request.method === 'HEAD' ? 0 : Number(length),
       durationMs: Math.round(reply.elapsedTime * 1000) / 1000,
+      user: request.berth?.user,
       repository: request.berth?.repository,
       digest: request.berth?.digest,
     },
@@ -103,7 +119,29 @@ function notFound(request: FastifyRequest): HttpError {
   return new HttpError(404, 'UNSUPPORTED', 'no such endpoint', { method: request.method, path: request.url.split('?')[0] });
 }
 
-function dispatch(request: FastifyRequest, reply: FastifyReply, ctx: HandlerContext): Promise<unknown> {
+/** What an event knows of its request; the actor is read late, after auth has named the user. */
+function eventContext(request: FastifyRequest, urls: UrlBuilder, source: SourceRecord): EventContext {
+  const forwarded = request.headers['x-forwarded-for'];
+  const forwardedFor = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+  const socket = request.raw.socket;
+  return {
+    request: {
+      id: request.id,
+      addr: forwardedFor || `${socket.remoteAddress ?? ''}:${socket.remotePort ?? ''}`,
+      host: request.headers.host,
+      method: request.method,
+      useragent: request.headers['user-agent'] ?? '',
+    },
+    actor: () => ({ name: request.berth.user }),
+    source,
+    urls: {
+      manifest: (name, digest) => urls.location(request, `/v2/${name}/manifests/${digest}`),
+      blob: (name, digest) => urls.location(request, `/v2/${name}/blobs/${digest}`),
+    },
+  };
+}
+
+function dispatch(request: FastifyRequest, reply: FastifyReply, ctx: HandlerContext, options: AppOptions): Promise<unknown> {
   const tail = (request.params as Record<string, string | undefined>)['*'] ?? '';
   const route = parseRoute(tail);
   if (!route) throw notFound(request);
@@ -117,7 +155,18 @@ function dispatch(request: FastifyRequest, reply: FastifyReply, ctx: HandlerCont
       allowed,
     }).withHeader('Allow', allowed);
   }
-  return (handler as (...args: unknown[]) => Promise<unknown>)(request, reply, route as Route, ctx);
+  const events = options.events;
+  const requestCtx = events
+    ? {
+        ...ctx,
+        registry: withEvents(ctx.registry, {
+          sink: events.sink,
+          includeReferences: events.includeReferences,
+          context: eventContext(request, ctx.urls, events.source),
+        }),
+      }
+    : ctx;
+  return (handler as (...args: unknown[]) => Promise<unknown>)(request, reply, route as Route, requestCtx);
 }
 
 export function buildApp(options: AppOptions): FastifyInstance {
@@ -131,7 +180,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     throw new Error(`catalogMaxEntries must be a positive integer, not ${catalogMaxEntries}`);
   }
   const ctx: HandlerContext = {
-    registry: options.registry,
+    registry: options.metrics ? withMetrics(options.registry, options.metrics) : options.registry,
     urls: createUrlBuilder({ prefix, host: options.host, relativeURLs: options.relativeURLs ?? false }),
     maxManifestBytes,
     catalogMaxEntries,
@@ -143,6 +192,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // The access log below writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),
+    // Request ids appear in events and logs of several replicas: make them unique, as Distribution's UUIDs are.
+    genReqId: () => randomUUID(),
     exposeHeadRoutes: false,
     // Repository names can be long and nested; the wildcard holds the whole tail.
     routerOptions: { maxParamLength: 65_535 },
@@ -169,12 +220,23 @@ export function buildApp(options: AppOptions): FastifyInstance {
     request.berth = {};
     addCommonHeaders(reply);
   });
+  if (options.metrics) installMetrics(app, options.metrics, prefix);
+  const healthFailures = options.healthFailures;
+  if (healthFailures) {
+    // As Distribution's health.Handler: the whole API is unavailable while a check fails.
+    app.addHook('onRequest', async () => {
+      if (Object.keys(healthFailures()).length > 0) {
+        throw new HttpError(503, 'UNAVAILABLE', 'health check failed', 'health check failed: please see /debug/health');
+      }
+    });
+  }
   if (options.accessLog) app.addHook('onResponse', async (request, reply) => logAccess(request, reply));
+  if (options.audit) installAudit(app, options.audit, prefix);
 
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => sendError(notFound(request), request, reply));
 
-  const handler = (request: FastifyRequest, reply: FastifyReply) => dispatch(request, reply, ctx);
+  const handler = (request: FastifyRequest, reply: FastifyReply) => dispatch(request, reply, ctx, options);
   const methods = [...METHODS, 'OPTIONS'];
   app.route({ method: methods, url: `${prefix}/v2/*`, handler });
   app.route({ method: methods, url: `${prefix}/v2`, handler });

@@ -4,40 +4,51 @@
  * unexpected failures into StorageErrors that name the driver and the path (keeping the original as `cause`).
  * Errors the caller's own code raised (a failing source stream, a walk callback) reach the caller unchanged.
  *
- * Every call passes through `CheckedDriver.#call`, the place for further cross-cutting work such as metrics.
+ * Every call passes through `CheckedDriver.#call`, which also times it into `registry_storage_action_seconds`
+ * with Distribution's action names (GetContent, PutContent, Reader, Writer, Stat, List, Move, Delete, URLFor,
+ * Walk) when given metrics. As in Distribution, Reader and Writer time opening the stream, not the transfer.
  */
 import type { Readable } from 'node:stream';
 import { isValidPath, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WalkDecision } from './driver.js';
 import { InvalidOffsetError, InvalidPathError, StorageError } from './errors.js';
 
-export function withChecks(driver: StorageDriver): StorageDriver {
-  return new CheckedDriver(driver);
+/** What the wrapper needs of `metrics/`: the storage action histogram. */
+export interface StorageMetrics {
+  storageAction: { observe(labels: { driver: string; action: string }, seconds: number): void };
 }
+
+export function withChecks(driver: StorageDriver, options: { metrics?: StorageMetrics } = {}): StorageDriver {
+  return new CheckedDriver(driver, options.metrics);
+}
+
+type Action = 'GetContent' | 'PutContent' | 'Reader' | 'Writer' | 'Stat' | 'List' | 'Move' | 'Delete' | 'URLFor' | 'Walk';
 
 class CheckedDriver implements StorageDriver {
   readonly name: string;
   declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
   readonly #driver: StorageDriver;
+  readonly #metrics: StorageMetrics | undefined;
 
-  constructor(driver: StorageDriver) {
+  constructor(driver: StorageDriver, metrics: StorageMetrics | undefined) {
     this.#driver = driver;
+    this.#metrics = metrics;
     this.name = driver.name;
     const redirectURL = driver.redirectURL?.bind(driver);
     if (redirectURL !== undefined) {
-      this.redirectURL = (path, method) => this.#call([path], () => redirectURL(path, method));
+      this.redirectURL = (path, method) => this.#call('URLFor', [path], () => redirectURL(path, method));
     }
   }
 
   getContent(path: string): Promise<Buffer> {
-    return this.#call([path], () => this.#driver.getContent(path));
+    return this.#call('GetContent', [path], () => this.#driver.getContent(path));
   }
 
   putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
-    return this.#call([path], () => this.#driver.putContent(path, content, options));
+    return this.#call('PutContent', [path], () => this.#driver.putContent(path, content, options));
   }
 
   reader(path: string, offset = 0, length?: number): Promise<Readable> {
-    return this.#call([path], () => {
+    return this.#call('Reader', [path], () => {
       if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(path, this.name, offset);
       if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
         throw new StorageError(`invalid length ${length}`, path, this.name);
@@ -47,37 +58,42 @@ class CheckedDriver implements StorageDriver {
   }
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
-    const writer = await this.#call([path], () => this.#driver.writer(path, options));
+    const writer = await this.#call('Writer', [path], () => this.#driver.writer(path, options));
     return new CheckedWriter(writer, this.name, path);
   }
 
   stat(path: string): Promise<FileInfo> {
-    return this.#call([path], () => this.#driver.stat(path));
+    return this.#call('Stat', [path], () => this.#driver.stat(path));
   }
 
   list(path: string): Promise<string[]> {
-    return this.#call([path], () => this.#driver.list(path));
+    return this.#call('List', [path], () => this.#driver.list(path));
   }
 
   move(source: string, destination: string): Promise<void> {
-    return this.#call([source, destination], () => this.#driver.move(source, destination));
+    return this.#call('Move', [source, destination], () => this.#driver.move(source, destination));
   }
 
   delete(path: string): Promise<void> {
-    return this.#call([path], () => this.#driver.delete(path));
+    return this.#call('Delete', [path], () => this.#driver.delete(path));
   }
 
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     const callerErrors = new CallerErrors();
-    return this.#call([path], () => this.#driver.walk(path, callerErrors.callback(visit)), callerErrors);
+    return this.#call('Walk', [path], () => this.#driver.walk(path, callerErrors.callback(visit)), callerErrors);
   }
 
-  /** Validates `paths`, then runs `operation`; failures are reported against the first path. */
-  async #call<T>(paths: string[], operation: () => Promise<T>, callerErrors?: CallerErrors): Promise<T> {
+  /** Validates `paths`, then runs and times `operation`; failures are reported against the first path. */
+  async #call<T>(action: Action, paths: string[], operation: () => Promise<T>, callerErrors?: CallerErrors): Promise<T> {
     for (const path of paths) {
       if (!isValidPath(path)) throw new InvalidPathError(path, this.name);
     }
-    return normalising(this.name, paths[0]!, operation, callerErrors);
+    const started = performance.now();
+    try {
+      return await normalising(this.name, paths[0]!, operation, callerErrors);
+    } finally {
+      this.#metrics?.storageAction.observe({ driver: this.name, action }, (performance.now() - started) / 1000);
+    }
   }
 }
 

@@ -21,7 +21,6 @@ const examples: Record<string, string> = {
   'auth.token': base + 'auth:\n  token:\n    realm: https://auth.example/token\n    service: registry\n    issuer: me\n    rootcertbundle: /certs/ca.pem\n',
   'auth.htpasswd': base + 'auth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n',
   'http.tls': base + 'http:\n  tls:\n    certificate: /certs/cert.pem\n    key: /certs/key.pem\n',
-  'http.debug': base + 'http:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n      path: /metrics\n',
   'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
   'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',
   'storage.gcs': 'version: 0.1\nstorage:\n  gcs:\n    bucket: images\n',
@@ -29,12 +28,7 @@ const examples: Record<string, string> = {
   'storage.oss': 'version: 0.1\nstorage:\n  oss:\n    bucket: images\n',
   'storage.cache.blobdescriptor: redis': base + '  cache:\n    blobdescriptor: redis\n',
   redis: base + 'redis:\n  addr: localhost:6379\n  password: pw\n  db: 0\n  dialtimeout: 10ms\n  pool:\n    maxidle: 16\n    idletimeout: 300s\n',
-  'notifications.endpoints': base + 'notifications:\n  endpoints:\n    - name: hook\n      url: https://hook.example/events\n      timeout: 500ms\n      threshold: 5\n      backoff: 1s\n',
   proxy: base + 'proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n  password: p\n',
-  'health.storagedriver': base + 'health:\n  storagedriver:\n    enabled: true\n    interval: 30s\n    threshold: 3\n',
-  'health.file': base + 'health:\n  file:\n    - file: /tmp/down\n      interval: 10s\n',
-  'health.http': base + 'health:\n  http:\n    - uri: http://upstream.example/health\n      statuscode: 200\n',
-  'health.tcp': base + 'health:\n  tcp:\n    - addr: upstream.example:443\n      timeout: 3s\n',
   'middleware.registry': base + 'middleware:\n  registry:\n    - name: redirect\n      options:\n        baseurl: https://cdn.example\n',
   'middleware.repository': base + 'middleware:\n  repository:\n    - name: custom\n',
   'middleware.storage': base + 'middleware:\n  storage:\n    - name: cloudfront\n      options:\n        baseurl: https://d.cloudfront.net/\n',
@@ -70,10 +64,7 @@ describe('options not supported yet', () => {
   });
 
   it('ignores sections that are present but do nothing, as Distribution does', () => {
-    const yamlText =
-      base +
-      'redis:\n  db: 0\nproxy:\n  username: u\nnotifications:\n  events:\n    includereferences: true\n  endpoints:\n    - name: off\n      url: http://x.example\n      disabled: true\n' +
-      'health:\n  storagedriver:\n    enabled: true\n    interval: 10s\n    threshold: 3\n';
+    const yamlText = base + 'redis:\n  db: 0\nproxy:\n  username: u\n';
     assert.deepEqual(problems(yamlText), []);
   });
 });
