@@ -84,9 +84,15 @@ export class Endpoint {
   async #deliverAll(): Promise<void> {
     for (let record = await this.#queue.next(); record !== undefined; record = await this.#queue.next()) {
       const body = `{"events":[${record}]}`;
-      for (let failures = 0; !(await this.#post(body)); failures++) {
+      for (let failures = 1; ; failures++) {
+        const failure = await this.#post(body);
+        if (failure === undefined) break;
         if (this.#stop.signal.aborted) return;
-        await this.#pause(failures + 1 >= this.settings.threshold ? this.settings.backoffMs : QUICK_RETRY_MS);
+        // Once per event and then once per backoff round, not once per attempt.
+        if (failures === 1 || failures % this.settings.threshold === 0) {
+          this.#logger.warn({ reason: failure, attempts: failures }, 'notification not delivered yet; retrying');
+        }
+        await this.#pause(failures >= this.settings.threshold ? this.settings.backoffMs : QUICK_RETRY_MS);
         if (this.#stop.signal.aborted) return;
       }
       await this.#queue.ack();
@@ -94,8 +100,8 @@ export class Endpoint {
     }
   }
 
-  /** One delivery attempt; true when the endpoint took it. */
-  async #post(body: string): Promise<boolean> {
+  /** One delivery attempt: undefined when the endpoint took it, else why not. */
+  async #post(body: string): Promise<string | undefined> {
     const { name, url, headers, timeoutMs, secret } = this.settings;
     const requestHeaders = new Headers();
     for (const [header, values] of Object.entries(headers)) for (const value of values) requestHeaders.append(header, value);
@@ -112,13 +118,12 @@ export class Endpoint {
       const ok = response.status >= 200 && response.status < 400;
       this.#metrics?.notificationStatus.inc({ code: `${response.status} ${STATUS_CODES[response.status] ?? ''}`.trim(), endpoint: name });
       this.#metrics?.notificationEvents.inc({ type: ok ? 'Successes' : 'Failures', endpoint: name });
-      if (!ok) this.#logger.warn({ status: response.status }, 'notification endpoint refused an event; retrying');
-      return ok;
+      return ok ? undefined : `status ${response.status}`;
     } catch (err) {
-      if (this.#stop.signal.aborted) return false;
+      if (this.#stop.signal.aborted) return 'stopping';
       this.#metrics?.notificationEvents.inc({ type: 'Errors', endpoint: name });
-      this.#logger.warn({ err: (err as Error).message }, 'notification delivery failed; retrying');
-      return false;
+      // The message only: the error's cause can carry the URL, which may hold credentials.
+      return (err as Error).message;
     }
   }
 
