@@ -36,7 +36,7 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
 }
 
 export function createStorageDriver(config: BerthConfig, metrics?: Metrics): StorageDriver {
-  return withContentCache(withChecks(createBackend(config), { metrics }));
+  return withContentCache(withChecks(createBackend(config), { metrics }), { metrics });
 }
 
 function createBackend(config: BerthConfig): StorageDriver {

@@ -5,7 +5,7 @@
  * Distribution 2.8's names, labels and buckets are kept so that registry:2 dashboards and alerts work as
  * they are: `registry_http_*` come from docker/go-metrics' `NewDefaultHttpMetrics` (the `handler` label is
  * the route name, `method` lower case, `code` the bare status), `registry_storage_action_seconds` from
- * `storage/driver/base`, `registry_notifications_*` from `notifications/metrics.go`. Berth's own metrics
+ * `storage/driver/base`, `registry_storage_cache_total{type}` from `storage/cache`, `registry_notifications_*` from `notifications/metrics.go`. Berth's own metrics
  * are named `berth_*`. Labels never carry digests or full repository names: repositories are reduced to a
  * bounded set of namespaces (see `namespaceLabel`).
  */
@@ -63,6 +63,13 @@ export class Metrics {
     help: 'The number of seconds that the storage action takes',
     labelNames: ['driver', 'action'] as const,
     buckets: STORAGE_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly storageCache = new Counter({
+    name: 'registry_storage_cache_total',
+    help: 'The number of cache request received',
+    labelNames: ['type'] as const,
     registers: [this.registry],
   });
 

@@ -9,17 +9,26 @@
  *     (one cheap call instead of open+read+close) and re-reads it when the version differs. Drivers that
  *     report no version get no caching of mutable files.
  * Writes, moves and deletes through this wrapper drop what they touch.
+ *
+ * Cacheable reads are counted into Distribution's `registry_storage_cache_total{type}` when given metrics:
+ * `Request` for each, then `Hit` or `Miss` (an in-process cache has no `Error`s).
  */
 import type { Readable } from 'node:stream';
 import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from './driver.js';
 import { isNotFound } from './errors.js';
 import { BLOBS_ROOT } from './paths.js';
 
+/** What the cache needs of `metrics/`: Distribution's cache counter. */
+export interface CacheMetrics {
+  storageCache: { inc(labels: { type: 'Request' | 'Hit' | 'Miss' }): void };
+}
+
 export interface ContentCacheOptions {
   /** Total bytes of content kept; least recently used entries go first. */
   maxBytes: number;
   /** Larger files are never cached. */
   maxEntryBytes: number;
+  metrics?: CacheMetrics;
 }
 
 const DEFAULTS: ContentCacheOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
@@ -59,14 +68,15 @@ class CachingDriver implements StorageDriver {
   async getContent(path: string): Promise<Buffer> {
     if (isContentAddressed(path)) {
       const cached = this.#get(path)?.content;
-      if (cached) return cached;
+      if (this.#counted(cached !== undefined)) return cached!;
       const content = await this.#tracking(path, () => this.#driver.getContent(path));
       this.#set(path, { ...this.#get(path), content });
       return content;
     }
     const info = await this.#tracking(path, () => this.#driver.stat(path));
     const entry = this.#get(path);
-    if (info.version !== undefined && entry?.content && entry.version === info.version) return entry.content;
+    const hit = info.version !== undefined && entry?.content !== undefined && entry.version === info.version;
+    if (info.version !== undefined && this.#counted(hit)) return entry!.content!;
     const content = await this.#tracking(path, () => this.#driver.getContent(path));
     if (info.version !== undefined) this.#set(path, { content, version: info.version });
     return content;
@@ -75,7 +85,7 @@ class CachingDriver implements StorageDriver {
   async stat(path: string): Promise<FileInfo> {
     if (!isContentAddressed(path)) return this.#driver.stat(path);
     const cached = this.#get(path)?.info;
-    if (cached) return cached;
+    if (this.#counted(cached !== undefined)) return cached!;
     const info = await this.#tracking(path, () => this.#driver.stat(path));
     if (!info.isDir) this.#set(path, { ...this.#get(path), info });
     return info;
@@ -112,6 +122,16 @@ class CachingDriver implements StorageDriver {
 
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     return this.#driver.walk(path, visit);
+  }
+
+  /** Counts a cacheable read as a hit or a miss, and says which. */
+  #counted(hit: boolean): boolean {
+    const metrics = this.#options.metrics;
+    if (metrics) {
+      metrics.storageCache.inc({ type: 'Request' });
+      metrics.storageCache.inc({ type: hit ? 'Hit' : 'Miss' });
+    }
+    return hit;
   }
 
   /** Runs a read; when the file turns out to be gone, drops what was cached of it. */

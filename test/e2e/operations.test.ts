@@ -87,6 +87,12 @@ describe('operations: metrics and notifications (berth)', () => {
     assert.equal(sample(text, 'registry_http_in_flight_requests', { handler: 'blob' }), 0);
     assert.ok(sample(text, 'registry_storage_action_seconds_count', { driver: 'filesystem', action: 'PutContent' })! > 0);
     assert.ok(sample(text, 'registry_storage_action_seconds_count', { driver: 'filesystem', action: 'Reader' })! >= 3);
+    const cacheRequests = sample(text, 'registry_storage_cache_total', { type: 'Request' })!;
+    assert.ok(cacheRequests > 0);
+    assert.equal(
+      sample(text, 'registry_storage_cache_total', { type: 'Hit' })! + sample(text, 'registry_storage_cache_total', { type: 'Miss' })!,
+      cacheRequests,
+    );
     assert.equal(sample(text, 'berth_bytes_pushed_total', { namespace: 'team' }), sizeOf(image));
     assert.equal(sample(text, 'berth_bytes_pulled_total', { namespace: 'team' }), sizeOf(image));
     assert.equal(sample(text, 'berth_upload_sessions_started_total'), 3);

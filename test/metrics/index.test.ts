@@ -23,6 +23,7 @@ describe('Metrics', () => {
       'registry_http_response_size_bytes',
       'registry_http_in_flight_requests',
       'registry_storage_action_seconds',
+      'registry_storage_cache_total',
       'registry_notifications_events_total',
       'registry_notifications_pending_total',
       'registry_notifications_status_total',
