@@ -41,7 +41,7 @@ function approximateRequestSize(request: FastifyRequest): number {
 }
 
 function responseSize(request: FastifyRequest, reply: FastifyReply): number {
-  const length = reply.getHeader('content-length');
+  const length = reply.raw.getHeader('content-length');
   return length === undefined || request.method === 'HEAD' ? 0 : Number(length);
 }
 
@@ -58,19 +58,19 @@ export function installMetrics(app: FastifyInstance, metrics: Metrics, prefix: s
     const handler = handlerName(request.url, prefix);
     if (handler === undefined) return;
     request.metricsHandler = handler;
+    const started = performance.now();
     metrics.httpInFlight.inc({ handler });
-    // 'close' comes for every response, also one whose client hung up before it finished.
-    reply.raw.once('close', () => metrics.httpInFlight.dec({ handler }));
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    const handler = request.metricsHandler;
-    if (handler === undefined) return;
-    const method = request.method.toLowerCase();
-    const code = String(reply.statusCode);
-    metrics.httpRequests.inc({ handler, code, method });
-    metrics.httpDuration.observe({ handler, method }, reply.elapsedTime / 1000);
-    metrics.httpRequestSize.observe({ handler }, approximateRequestSize(request));
-    metrics.httpResponseSize.observe({ handler }, responseSize(request, reply));
-    if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailures.inc({ handler, code });
+    // 'close' comes for every response, also one whose client hung up before it finished (Fastify's
+    // onResponse would miss those), so every request is counted once, as go-metrics counts every request.
+    reply.raw.once('close', () => {
+      const method = request.method.toLowerCase();
+      const code = String(reply.raw.statusCode);
+      metrics.httpInFlight.dec({ handler });
+      metrics.httpRequests.inc({ handler, code, method });
+      metrics.httpDuration.observe({ handler, method }, (performance.now() - started) / 1000);
+      metrics.httpRequestSize.observe({ handler }, approximateRequestSize(request));
+      metrics.httpResponseSize.observe({ handler }, responseSize(request, reply));
+      if (code === '401' || code === '403') metrics.authFailures.inc({ handler, code });
+    });
   });
 }

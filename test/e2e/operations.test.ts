@@ -77,6 +77,9 @@ describe('operations: metrics and notifications (berth)', () => {
     await push('v1', registry, 'team/app');
     await skopeo(['copy', '--src-tls-verify=false', `docker://${registry.host}/team/app:v1`, `oci:${path.join(work, 'out')}:v1`]);
 
+    // A response is counted when its connection reports it closed, a moment after the client has it all.
+    const blobGets = (text: string) => sample(text, 'registry_http_requests_total', { handler: 'blob', code: '200', method: 'get' });
+    await waitUntil('the blob GETs are counted', async () => blobGets(await scrape()) === 3, 5_000).catch(() => {});
     const text = await scrape();
     assert.equal(sample(text, 'registry_http_requests_total', { handler: 'manifest', code: '201', method: 'put' }), 1);
     assert.equal(sample(text, 'registry_http_requests_total', { handler: 'blob_upload_chunk', code: '201', method: 'put' }), 3);
