@@ -15,6 +15,7 @@ import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
+import { scheduleGarbageCollection } from './gc.js';
 import { createLogger } from './logging.js';
 
 export interface ListenAddress {
@@ -78,6 +79,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     redirect: !config.storage.redirect.disable,
   });
   const stopPurging = scheduleUploadPurging(config, driver, logger);
+  const stopCollecting = scheduleGarbageCollection(config, driver, logger);
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   logger.info({ address, storage: driver.name }, 'listening');
@@ -85,7 +87,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     address,
     async close() {
       stopPurging();
-      await app.close();
+      await Promise.all([stopCollecting(), app.close()]);
     },
   };
 }

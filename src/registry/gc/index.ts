@@ -43,6 +43,15 @@ export interface GcOptions {
   gracePeriodMs: number;
   /** One line per event, in Distribution's wording (`<repo>: marking manifest ...`). */
   emit?: (line: string) => void;
+  /** Stops the run between two steps (never inside a deletion), rejecting with GcAbortedError. */
+  signal?: AbortSignal;
+}
+
+export class GcAbortedError extends Error {
+  constructor() {
+    super('garbage collection stopped before it finished');
+    this.name = 'GcAbortedError';
+  }
 }
 
 export interface GcReport {
@@ -68,6 +77,9 @@ interface Candidate {
 
 export async function collectGarbage(driver: StorageDriver, options: GcOptions): Promise<GcReport> {
   const emit = options.emit ?? (() => {});
+  const checkpoint = () => {
+    if (options.signal?.aborted) throw new GcAbortedError();
+  };
   const runId = randomUUID();
   // Grace 0 is Distribution's offline collection: every unmarked blob goes, however recent.
   const cutoff = options.gracePeriodMs > 0 ? new Date(Date.now() - options.gracePeriodMs) : new Date(8.64e15);
@@ -80,6 +92,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   const marked = new Set<Digest>();
   const repositories: RepositoryLiveness[] = [];
   for (const name of await listRepositories(driver)) {
+    checkpoint();
     const repo = await scanRepository(driver, name);
     repositories.push(await markRepository(repo, marked, { deleteUntagged: options.deleteUntagged, isFresh, emit }));
   }
@@ -98,6 +111,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   if (!options.dryRun) {
     for (const liveness of repositories) {
       for (const digest of liveness.dead()) {
+        checkpoint();
         const outcome = await removeManifest(driver, liveness, digest, { cutoff, runId });
         if (outcome === 'swept') report.manifestsDeleted++;
         else if (outcome === 'claimed' || outcome === 'late') report.claimedDuringSweep++;
@@ -115,6 +129,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
   for (const { digest, state } of candidates) {
     emit(`blob eligible for deletion: ${digest}`);
     if (options.dryRun) continue;
+    checkpoint();
     const linkedIn = repositories.filter((r) => r.repo.layers.has(digest)).map((r) => r.repo.name);
     const outcome = await sweepIfUnclaimed(driver, digest, state, { cutoff, deleteLease: true, runId }, async () => {
       await deleteIfPresent(driver, blobDataPath(digest));
