@@ -6,7 +6,7 @@ import { ManifestBlobUnknownError, ManifestUnknownError } from '../../../src/oci
 import { OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST } from '../../../src/oci/mediatypes.js';
 import { collectGarbage } from '../../../src/registry/gc/index.js';
 import { claimBlob } from '../../../src/registry/gc/lease.js';
-import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from '../../../src/storage/driver.js';
+import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from '../../../src/storage/driver.js';
 import { blobDataPath, blobSweepingPath } from '../../../src/storage/paths.js';
 import { chunks, collect, newRegistry, pushBlob, type TestRegistry } from '../helpers.js';
 import { blobsOnDisk, tag } from './fixtures.js';
@@ -23,9 +23,9 @@ class HookedDriver implements StorageDriver {
     this.name = inner.name;
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
     await this.hook?.('put', path);
-    return this.inner.putContent(path, content);
+    return this.inner.putContent(path, content, options);
   }
 
   async delete(path: string): Promise<void> {
