@@ -131,13 +131,9 @@ export const storage = choice(
         /** Runs garbage collection on a schedule while serving, safely alongside pushes. */
         enabled: bool().default(false),
         /** Time between runs; the first run starts one interval (at most an hour) after start-up. */
-        interval: durationText()
-          .refine((n) => n > 0, { message: 'must be longer than 0s' })
-          .default(ms('24h')),
+        interval: durationText({ positive: true }).default(ms('24h')),
         /** Content pushed or referenced by a push more recently than this is never deleted. */
-        graceperiod: durationText()
-          .refine((n) => n > 0, { message: 'must be longer than 0s (offline `berth garbage-collect` has none)' })
-          .default(ms('24h')),
+        graceperiod: durationText({ positive: true }).default(ms('24h')),
         /** Also deletes manifests that no tag keeps alive, as `garbage-collect --delete-untagged`. */
         deleteuntagged: bool().default(false),
         /** Only logs what would be deleted. */
