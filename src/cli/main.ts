@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { formatEffectiveConfig } from '../config/print.js';
-import { serve } from './serve.js';
+import { garbageCollect, normalizeBooleanFlags } from './gc.js';
+import { createStorageDriver, serve } from './serve.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -28,6 +29,18 @@ program
   });
 
 program
+  .command('garbage-collect')
+  .description('delete blobs no manifest references (run it with the registry stopped or read-only)')
+  .argument('[config]', 'path to config.yml')
+  .option('-d, --dry-run', 'do everything except remove the blobs', false)
+  .option('-m, --delete-untagged', 'delete manifests that are not currently referenced via tag', false)
+  .action(async (path: string | undefined, flags: { dryRun: boolean; deleteUntagged: boolean }) => {
+    const { config, warnings } = load(path);
+    for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    await garbageCollect(createStorageDriver(config), flags, process.stdout);
+  });
+
+program
   .command('config')
   .description('work with configuration files')
   .command('check')
@@ -40,12 +53,16 @@ program
     process.stderr.write(`configuration from ${source} is valid\n`);
   });
 
-program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    for (const warning of err.warnings) process.stderr.write(`warning: ${warning}\n`);
-    process.stderr.write(`berth: ${err.message}\n`);
-  } else {
-    process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
-  }
-  process.exit(1);
-});
+const argv = () => (process.argv[2] === 'garbage-collect' ? normalizeBooleanFlags(process.argv) : process.argv);
+
+Promise.resolve()
+  .then(() => program.parseAsync(argv()))
+  .catch((err: unknown) => {
+    if (err instanceof ConfigError) {
+      for (const warning of err.warnings) process.stderr.write(`warning: ${warning}\n`);
+      process.stderr.write(`berth: ${err.message}\n`);
+    } else {
+      process.stderr.write(`berth: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    process.exit(1);
+  });

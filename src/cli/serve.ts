@@ -17,6 +17,7 @@ import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
+import { scheduleGarbageCollection } from './gc.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
 
@@ -106,6 +107,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     logger.info({ address: debugAddress, metrics: metrics !== undefined }, 'debug server listening');
   }
   const stopPurging = scheduleUploadPurging(config, driver, logger, metrics);
+  const stopCollecting = scheduleGarbageCollection(config, driver, logger);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
   logger.info({ address, storage: driver.name }, 'listening');
@@ -116,7 +118,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
       accepting = false;
       stopPurging();
       health.stop();
-      await app.close();
+      await Promise.all([stopCollecting(), app.close()]);
       // After the API has drained, so that the events of the last requests are queued first.
       await notifications?.notifier.close();
       await debugApp?.close();

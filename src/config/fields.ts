@@ -102,8 +102,14 @@ export function duration() {
  * A Go duration that must be written as text. Distribution reads some durations from untyped maps
  * (`storage.maintenance.uploadpurging`) and rejects numbers there; `age: 168` would be 168ns otherwise.
  */
-export function durationText() {
-  return tag(leaf((raw) => durationOf(raw, false)), 'duration');
+export function durationText(options: { positive?: boolean } = {}) {
+  return tag(
+    leaf((raw) => {
+      const ms = durationOf(raw, false);
+      return options.positive && ms === 0 ? new Invalid(`must be longer than 0s, got ${show(raw)}`) : ms;
+    }),
+    'duration',
+  );
 }
 
 /** Milliseconds for a `.default()` written the way the docs write it. */

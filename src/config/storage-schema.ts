@@ -126,6 +126,19 @@ export const storage = choice(
         /** Refuses pushes and deletes (for maintenance such as garbage collection). */
         enabled: bool().default(false),
       }),
+      /** Berth only: online garbage collection inside `berth serve` (see docs/garbage-collection.md). */
+      gc: group({
+        /** Runs garbage collection on a schedule while serving, safely alongside pushes. */
+        enabled: bool().default(false),
+        /** Time between runs; the first run starts one interval (at most an hour) after start-up. */
+        interval: durationText({ positive: true }).default(ms('24h')),
+        /** Content pushed or referenced by a push more recently than this is never deleted. */
+        graceperiod: durationText({ positive: true }).default(ms('24h')),
+        /** Also deletes manifests that no tag keeps alive, as `garbage-collect --delete-untagged`. */
+        deleteuntagged: bool().default(false),
+        /** Only logs what would be deleted. */
+        dryrun: bool().default(false),
+      }),
     }),
     tag: group({
       /** Concurrency of tag lookups (Distribution 3 option, accepted so its configs load). */

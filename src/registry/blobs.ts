@@ -8,6 +8,7 @@ import { validateRepositoryName } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 import { blobDataPath, layerLinkPath } from '../storage/paths.js';
+import { claimBlob } from './gc/lease.js';
 import { deleteIfPresent, linkDir, readLink, writeLink } from './links.js';
 import { assertDeletable, assertWritable } from './policy.js';
 import type { BlobContent, BlobDescriptor, BlobStore, UploadSession } from './types.js';
@@ -26,18 +27,6 @@ export async function statStoredBlob(driver: StorageDriver, digest: Digest): Pro
 
 export async function isLinkedBlob(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
   return (await readLink(driver, layerLinkPath(name, digest))) === digest;
-}
-
-/** Linked into the repository and its content stored: what a manifest may reference. */
-export async function hasBlob(driver: StorageDriver, name: string, digest: Digest): Promise<boolean> {
-  if (!(await isLinkedBlob(driver, name, digest))) return false;
-  try {
-    await statStoredBlob(driver, digest);
-    return true;
-  } catch (err) {
-    if (err instanceof BlobUnknownError) return false;
-    throw err;
-  }
 }
 
 export class RepositoryBlobStore implements BlobStore {
@@ -87,6 +76,8 @@ export class RepositoryBlobStore implements BlobStore {
       if (err instanceof BlobUnknownError) return undefined;
       throw err;
     }
+    // A blob that garbage collection is deleting cannot be mounted: the client then uploads it.
+    if (!(await claimBlob(this.ctx.driver, digest))) return undefined;
     await writeLink(this.ctx.driver, layerLinkPath(this.ctx.name, digest), digest);
     return descriptor;
   }

@@ -4,6 +4,8 @@
  *
  * Write order on PUT keeps every name pointing at complete content: content, then the revision link, then the
  * referrers entry, then the tag's index entry and finally the tag's `current` link (an atomic replace).
+ * Everything referenced, and the manifest's own content, is claimed first (`gc/lease.ts`), so that online
+ * garbage collection keeps it or the PUT fails with MANIFEST_BLOB_UNKNOWN — never a tag naming missing content.
  */
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js';
 import { DigestInvalidError, ManifestBlobUnknownError, ManifestInvalidError, ManifestUnknownError } from '../oci/errors.js';
@@ -19,8 +21,9 @@ import {
   tagCurrentLinkPath,
   tagIndexLinkPath,
 } from '../storage/paths.js';
-import { hasBlob } from './blobs.js';
-import { deleteIfPresent, exists, linkDir, readLink, writeLink } from './links.js';
+import { isLinkedBlob } from './blobs.js';
+import { claimBlob } from './gc/lease.js';
+import { deleteIfPresent, linkDir, readLink, writeLink } from './links.js';
 import { assertDeletable, assertWritable, type WritePolicy } from './policy.js';
 import { RepositoryTagStore } from './tags.js';
 import type { ManifestContent, ManifestReference, ManifestStore, PutManifestResult, StoredManifest } from './types.js';
@@ -83,11 +86,10 @@ export class RepositoryManifestStore implements ManifestStore {
     if (reference.kind === 'digest' && digest !== reference.digest) {
       throw new DigestInvalidError(`the manifest's digest is ${digest}, not ${reference.digest}`, reference.digest);
     }
-    if (!this.ctx.validationDisabled) await this.verifyReferences(manifest);
+    await this.verifyReferences(manifest, !this.ctx.validationDisabled);
 
     const { driver, name } = this.ctx;
-    const contentPath = blobDataPath(digest);
-    if (!(await exists(driver, contentPath))) await driver.putContent(contentPath, bytes);
+    if (!(await claimBlob(driver, digest))) await driver.putContent(blobDataPath(digest), bytes);
     await writeLink(driver, manifestRevisionLinkPath(name, digest), digest);
     const subject = manifest.subject?.digest;
     if (subject) await writeLink(driver, referrerLinkPath(name, subject, digest), digest);
@@ -114,32 +116,39 @@ export class RepositoryManifestStore implements ManifestStore {
     if (subject) await deleteIfPresent(driver, linkDir(referrerLinkPath(name, subject, reference.digest)));
   }
 
-  /** Checks that everything the manifest needs is in this repository (a `subject` need not exist yet). */
-  private async verifyReferences(manifest: ParsedManifest): Promise<void> {
+  /**
+   * Checks that everything the manifest needs is in this repository (a `subject` need not exist yet), and
+   * claims it (`gc/lease.ts`) so that garbage collection keeps it while the manifest is written. With
+   * `validation.disabled` (`required` false) nothing is refused, but what is present is still claimed.
+   */
+  private async verifyReferences(manifest: ParsedManifest, required: boolean): Promise<void> {
     const { driver, name } = this.ctx;
-    if (manifest.kind === 'index') {
-      const present = await Promise.all(manifest.manifests.map((child) => isManifestInRepository(driver, name, child.digest)));
-      const missing = manifest.manifests.find((_, i) => !present[i]);
-      if (missing) throw new ManifestBlobUnknownError(missing.digest);
-      return;
-    }
-    const blobs = manifest.config ? [manifest.config, ...manifest.layers] : manifest.layers;
-    const present = await Promise.all(blobs.map((blob) => this.isAvailable(blob)));
-    const missing = blobs.find((_, i) => !present[i]);
-    if (missing) throw new ManifestBlobUnknownError(missing.digest);
+    const needed =
+      manifest.kind === 'index'
+        ? manifest.manifests.map((child) => ({ digest: child.digest, present: () => isManifestInRepository(driver, name, child.digest) }))
+        : (manifest.config ? [manifest.config, ...manifest.layers] : manifest.layers)
+            .filter((blob) => !this.isExternal(blob, required))
+            .map((blob) => ({ digest: blob.digest, present: () => isLinkedBlob(driver, name, blob.digest) }));
+    const available = await Promise.all(
+      // Checked before the claim (no lease for content that is not there) and after it (a collector may
+      // have removed it meanwhile).
+      needed.map(async ({ digest, present }) => (await present()) && (await claimBlob(driver, digest)) && (await present())),
+    );
+    const missing = needed.find((_, i) => !available[i]);
+    if (missing && required) throw new ManifestBlobUnknownError(missing.digest);
   }
 
-  /** A blob is available when linked here, or, for a layer served from elsewhere, when its URLs are allowed. */
-  private async isAvailable(blob: Descriptor): Promise<boolean> {
+  /** A layer served from elsewhere (its URLs allowed): not stored here, so not checked. */
+  private isExternal(blob: Descriptor, required: boolean): boolean {
     const urls = blob.urls ?? [];
     if (urls.length > 0) {
-      for (const url of urls) this.checkURL(url, blob.digest);
+      if (required) for (const url of urls) this.checkURL(url, blob.digest);
       return true;
     }
-    if (blob.mediaType === DOCKER_FOREIGN_LAYER) {
+    if (blob.mediaType === DOCKER_FOREIGN_LAYER && required) {
       throw new ManifestInvalidError(`foreign layer ${blob.digest} has no urls`);
     }
-    return hasBlob(this.ctx.driver, this.ctx.name, blob.digest);
+    return false;
   }
 
   private checkURL(url: string, digest: Digest): void {

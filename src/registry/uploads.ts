@@ -7,7 +7,8 @@
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
  *      hash is kept in memory only while it covers exactly the bytes in `data`.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
- *      running hash covers it, e.g. after a restart). Then `data` is synced, moved to
+ *      running hash covers it, e.g. after a restart). The blob is claimed (`gc/lease.ts`); unless it is
+ *      already stored, `data` is synced, moved to
  *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
  *      uploads of the same content each rename identical bytes) while the repository's `_layers` link is
  *      written, and the session directory removed. A blob is in a repository only when both exist.
@@ -20,6 +21,7 @@ import { BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError, Ran
 import type { StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../storage/paths.js';
+import { claimBlob } from './gc/lease.js';
 import { deleteIfPresent, exists, writeLink } from './links.js';
 import { assertWritable, type WritePolicy } from './policy.js';
 import type { BlobDescriptor, ByteRange, UploadSession } from './types.js';
@@ -169,12 +171,15 @@ class StoredUploadSession implements UploadSession {
         if (actual !== expected) {
           throw new DigestInvalidError(`the uploaded content has digest ${actual}, not ${expected}`, expected);
         }
-        const blobPath = blobDataPath(expected);
+        // Claiming renews the blob's lease, so that garbage collection cannot delete content that already
+        // existed between this check and the client's manifest PUT (see gc/lease.ts). The link is written only
+        // after the claim: a sweep under way removes the blob's links, and must not remove this one.
+        const stored = await claimBlob(driver, expected);
         const storeContent = async () => {
-          if (!(await exists(driver, blobPath))) {
+          if (!stored) {
             const writer = await driver.writer(dataPath, { append: true });
             await writer.commit();
-            await driver.move(dataPath, blobPath);
+            await driver.move(dataPath, blobDataPath(expected));
           }
           await this.removeSession();
         };

@@ -3,7 +3,7 @@
  * manifests and blob sizes.
  *
  * It never serves a stale mutable file, even when another process or replica rewrote it:
- *   - Content under `blobs/` is content-addressed, so its bytes and size can never change; it is cached
+ *   - A blob's `data` under `blobs/` is content-addressed, so its bytes and size can never change; it is cached
  *     without asking the store again (a blob deleted elsewhere is noticed when its data is opened).
  *   - Any other file is cached with the `version` its driver reports in `stat`; a read first stats the file
  *     (one cheap call instead of open+read+close) and re-reads it when the version differs. Drivers that
@@ -42,8 +42,9 @@ interface Entry {
   version?: string;
 }
 
+/** A blob's `data`; its siblings (`lease`, `sweeping`: garbage collection's) are rewritten and not cached so. */
 function isContentAddressed(path: string): boolean {
-  return path.startsWith(`${BLOBS_ROOT}/`);
+  return path.startsWith(`${BLOBS_ROOT}/`) && path.endsWith('/data');
 }
 
 export function withContentCache(driver: StorageDriver, options: Partial<ContentCacheOptions> = {}): StorageDriver {

@@ -4,6 +4,8 @@
  *
  *   /docker/registry/v2/
  *     blobs/<alg>/<first 2 hex>/<hex>/data                 content, manifests included, stored once
+ *     blobs/<alg>/<first 2 hex>/<hex>/lease                Berth only: renewed by every push that relies on the blob
+ *     blobs/<alg>/<first 2 hex>/<hex>/sweeping             Berth only: present while garbage collection deletes it
  *     repositories/<name>/                                 <name> may contain slashes
  *       _layers/<alg>/<hex>/link                           blob linked into the repository ("<alg>:<hex>")
  *       _manifests/revisions/<alg>/<hex>/link              manifest present in the repository
@@ -17,6 +19,9 @@
  * catalog walk skips `_`-prefixed directories below a repository and its manifest and tag walks read only
  * `revisions` and `tags`. The referrers index is derived data: it can be rebuilt from the revisions, and an
  * entry whose manifest is gone is ignored when read.
+ *
+ * `lease` and `sweeping` belong to online garbage collection (see `registry/gc/lease.ts`). Distribution
+ * enumerates only `data` files and its GC removes a blob's whole directory, so it is unaffected by them.
  */
 import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
 
@@ -35,6 +40,14 @@ export function blobDir(digest: Digest): string {
 
 export function blobDataPath(digest: Digest): string {
   return `${blobDir(digest)}/data`;
+}
+
+export function blobLeasePath(digest: Digest): string {
+  return `${blobDir(digest)}/lease`;
+}
+
+export function blobSweepingPath(digest: Digest): string {
+  return `${blobDir(digest)}/sweeping`;
 }
 
 export function repositoryPath(name: string): string {

@@ -7,6 +7,15 @@ import { describe, it } from 'node:test';
 import { fileCheck, HealthChecks, tcpCheck } from '../../src/health/checks.js';
 
 describe('health checks', () => {
+  /** Polls rather than sleeping a fixed time, so a loaded machine slows the test instead of failing it. */
+  async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition()) {
+      if (Date.now() > deadline) assert.fail('condition not reached in time');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   it('a check fails only after `threshold` failures in a row, and recovers on a success', async () => {
     let healthy = false;
     const changes: number[] = [];
@@ -16,11 +25,10 @@ describe('health checks', () => {
     }, { intervalMs: 20, threshold: 3 });
     await health.start();
     assert.deepEqual(health.failing(), {}, 'one failure is under the threshold');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await until(() => 'flaky' in health.failing());
     assert.deepEqual(health.failing(), { flaky: 'down' });
     healthy = true;
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    assert.deepEqual(health.failing(), {});
+    await until(() => !('flaky' in health.failing()));
     assert.deepEqual(changes, [1, 0]);
     health.stop();
   });
