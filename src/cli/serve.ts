@@ -19,6 +19,7 @@ import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
+import { serverTlsOptions, tlsEnabled } from './tls.js';
 
 export interface ListenAddress {
   host?: string;
@@ -59,6 +60,7 @@ export interface RunningServer {
 }
 
 export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
+  const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
@@ -94,6 +96,8 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
       includeReferences: notifications.includeReferences,
     },
     audit: createAuditLogger(config),
+    tls,
+    http2: !config.http.http2.disabled,
   });
   await health.start();
   let accepting = false;
@@ -108,7 +112,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
   const stopPurging = scheduleUploadPurging(config, driver, logger, metrics);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
-  logger.info({ address, storage: driver.name }, 'listening');
+  logger.info({ address, storage: driver.name, tls: tls !== undefined, http2: tls !== undefined && !config.http.http2.disabled }, 'listening');
   return {
     address,
     debugAddress,

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { EventContext, EventSink, SourceRecord } from '../events/event.js';
 import { withEvents } from '../events/listener.js';
@@ -57,6 +58,10 @@ export interface AppOptions {
   events?: { sink: EventSink; source: SourceRecord; includeReferences: boolean };
   /** The audit stream: a line for each push, delete, login and refused request (see `audit.ts`). */
   audit?: Logger;
+  /** Serve HTTPS with these options (certificate, key, client CAs, versions, ciphers). */
+  tls?: TlsOptions;
+  /** With `tls`: offer HTTP/2 by ALPN, falling back to HTTP/1.1 (`http.http2.disabled` turns it off). */
+  http2?: boolean;
 }
 
 /** Per-request facts the access log reports, filled in by handlers as they learn them. */
@@ -188,7 +193,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   };
   const extraHeaders = Object.entries(options.headers ?? {});
 
+  const server = options.tls
+    ? options.http2
+      ? { http2: true as const, https: { ...options.tls, allowHTTP1: true } }
+      : { https: options.tls }
+    : {};
   const app = Fastify({
+    // Typed as plain HTTP: over HTTP/2, Node's compatibility API gives handlers the same request/reply shape.
+    ...(server as object),
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // The access log below writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),

@@ -20,7 +20,7 @@ const examples: Record<string, string> = {
   'auth.silly': base + 'auth:\n  silly:\n    realm: r\n    service: s\n',
   'auth.token': base + 'auth:\n  token:\n    realm: https://auth.example/token\n    service: registry\n    issuer: me\n    rootcertbundle: /certs/ca.pem\n',
   'auth.htpasswd': base + 'auth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n',
-  'http.tls': base + 'http:\n  tls:\n    certificate: /certs/cert.pem\n    key: /certs/key.pem\n',
+  'http.tls.letsencrypt': base + 'http:\n  tls:\n    letsencrypt:\n      cachefile: /certs/acme.json\n      email: ops@example.com\n',
   'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
   'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',
   'storage.gcs': 'version: 0.1\nstorage:\n  gcs:\n    bucket: images\n',
