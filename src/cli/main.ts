@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { formatEffectiveConfig } from '../config/print.js';
+import { htpasswdAdd, htpasswdDelete } from './htpasswd.js';
 import { serve } from './serve.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -39,6 +40,20 @@ program
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     process.stderr.write(`configuration from ${source} is valid\n`);
   });
+
+const htpasswd = program.command('htpasswd').description('manage a bcrypt htpasswd file (auth.htpasswd, token service accounts)');
+htpasswd
+  .command('add')
+  .description('add a user or change their password (prompted for, or read from stdin)')
+  .argument('<file>', 'htpasswd file (created if missing)')
+  .argument('<user>', 'user name')
+  .action((file: string, user: string) => htpasswdAdd(file, user));
+htpasswd
+  .command('delete')
+  .description('remove a user')
+  .argument('<file>', 'htpasswd file')
+  .argument('<user>', 'user name')
+  .action((file: string, user: string) => htpasswdDelete(file, user));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {

@@ -17,6 +17,7 @@ import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
+import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
 import { serverTlsOptions, tlsEnabled } from './tls.js';
@@ -61,6 +62,7 @@ export interface RunningServer {
 
 export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
   const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
+  const { auth } = await createAuth(config, logger);
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
@@ -98,6 +100,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     audit: createAuditLogger(config),
     tls,
     http2: !config.http.http2.disabled,
+    auth,
   });
   await health.start();
   let accepting = false;

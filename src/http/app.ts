@@ -16,6 +16,7 @@ import { withEvents } from '../events/listener.js';
 import type { Metrics } from '../metrics/index.js';
 import { withMetrics } from '../registry/metered.js';
 import type { Registry } from '../registry/types.js';
+import { authHooks, type AuthOptions } from './auth.js';
 import type { HandlerContext, Handlers, Method } from './context.js';
 import { HttpError, sendError } from './errcode.js';
 import { installAudit } from './audit.js';
@@ -62,6 +63,8 @@ export interface AppOptions {
   tls?: TlsOptions;
   /** With `tls`: offer HTTP/2 by ALPN, falling back to HTTP/1.1 (`http.http2.disabled` turns it off). */
   http2?: boolean;
+  /** Authentication of `/v2` requests (`auth.*`); absent, the API is open. */
+  auth?: AuthOptions;
 }
 
 /** Per-request facts the access log reports, filled in by handlers as they learn them. */
@@ -109,6 +112,7 @@ function logAccess(request: FastifyRequest, reply: FastifyReply): void {
       user: request.berth?.user,
       repository: request.berth?.repository,
       digest: request.berth?.digest,
+      user: request.berth?.user,
     },
     'request completed',
   );
@@ -250,7 +254,8 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const handler = (request: FastifyRequest, reply: FastifyReply) => dispatch(request, reply, ctx, options);
   const methods = [...METHODS, 'OPTIONS'];
-  app.route({ method: methods, url: `${prefix}/v2/*`, handler });
-  app.route({ method: methods, url: `${prefix}/v2`, handler });
+  const hooks = options.auth ? authHooks(options.auth) : {};
+  app.route({ method: methods, url: `${prefix}/v2/*`, handler, ...hooks });
+  app.route({ method: methods, url: `${prefix}/v2`, handler, ...hooks });
   return app;
 }
