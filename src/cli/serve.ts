@@ -62,7 +62,7 @@ export interface RunningServer {
 
 export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
   const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
-  const { auth } = await createAuth(config, logger);
+  const { auth, tokenService } = await createAuth(config, logger);
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
@@ -101,6 +101,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     tls,
     http2: !config.http.http2.disabled,
     auth,
+    tokenService,
   });
   await health.start();
   let accepting = false;

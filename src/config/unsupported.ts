@@ -16,7 +16,6 @@ export interface PendingOption {
 const defined = (value: unknown): boolean => value !== undefined;
 
 export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
-  { path: 'auth.token', isSet: (c) => defined(c.auth.token) },
   { path: 'http.tls.letsencrypt', isSet: (c) => defined(c.http.tls.letsencrypt.cachefile) },
   { path: 'storage.s3', isSet: (c) => defined(c.storage.s3) },
   { path: 'storage.azure', isSet: (c) => defined(c.storage.azure) },

@@ -22,6 +22,7 @@ import { HttpError, sendError } from './errcode.js';
 import { installAudit } from './audit.js';
 import { installMetrics } from './metrics.js';
 import { parseRoute, type Route, type RouteKind } from './route.js';
+import { registerTokenRoutes, type TokenRoutesOptions } from './routes/auth/token.js';
 import { baseHandlers } from './routes/v2/base.js';
 import { blobHandlers } from './routes/v2/blobs.js';
 import { catalogHandlers } from './routes/v2/catalog.js';
@@ -65,6 +66,8 @@ export interface AppOptions {
   http2?: boolean;
   /** Authentication of `/v2` requests (`auth.*`); absent, the API is open. */
   auth?: AuthOptions;
+  /** The built-in token service's endpoints (`auth.token.builtin`). */
+  tokenService?: TokenRoutesOptions;
 }
 
 /** Per-request facts the access log reports, filled in by handlers as they learn them. */
@@ -257,5 +260,6 @@ export function buildApp(options: AppOptions): FastifyInstance {
   const hooks = options.auth ? authHooks(options.auth) : {};
   app.route({ method: methods, url: `${prefix}/v2/*`, handler, ...hooks });
   app.route({ method: methods, url: `${prefix}/v2`, handler, ...hooks });
+  if (options.tokenService) registerTokenRoutes(app, options.tokenService);
   return app;
 }

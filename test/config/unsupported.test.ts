@@ -17,7 +17,6 @@ const base = 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/reg
 
 /** One config snippet per pending option, each setting it the way a registry:2 user would. */
 const examples: Record<string, string> = {
-  'auth.token': base + 'auth:\n  token:\n    realm: https://auth.example/token\n    service: registry\n    issuer: me\n    rootcertbundle: /certs/ca.pem\n',
   'http.tls.letsencrypt': base + 'http:\n  tls:\n    letsencrypt:\n      cachefile: /certs/acme.json\n      email: ops@example.com\n',
   'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
   'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',

@@ -19,7 +19,9 @@ export interface CertFiles {
 export interface TestCA extends CertFiles {
   dir: string;
   /** A certificate signed by this CA. `ec` gives a P-256 key (ES256), otherwise RSA 2048 (RS256). */
-  issue(name: string, options?: { server?: boolean; client?: boolean; ec?: boolean; ca?: boolean }): CertFiles;
+  issue(name: string, options?: { server?: boolean; client?: boolean; ec?: boolean }): CertFiles;
+  /** An intermediate CA signed by this one. */
+  intermediate(name: string): TestCA;
   dispose(): void;
 }
 
@@ -46,8 +48,8 @@ function makeCA(dir: string, name: string, signer?: CertFiles): TestCA {
   return {
     dir,
     ...own,
+    intermediate: (name) => makeCA(dir, name, own),
     issue(leaf, options = {}) {
-      if (options.ca) return makeCA(dir, leaf, own);
       const keyOpt = options.ec ? ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-newkey', 'rsa:2048'];
       openssl(['req', '-new', ...keyOpt, '-nodes', '-keyout', `${leaf}.key`, '-subj', `/CN=${leaf}`, '-out', `${leaf}.csr`], dir);
       const ext = ['basicConstraints=CA:FALSE'];
