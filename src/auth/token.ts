@@ -3,7 +3,7 @@
  * `401` with `WWW-Authenticate: Bearer realm=...,service=...,scope=...` naming exactly the access it needs;
  * a token is a JWT that must be signed by a trusted key (an `x5c` chain ending at a certificate of
  * `rootcertbundle`, or a `kid` found in the JWKS), use an accepted algorithm (never `none`), be issued by
- * `issuer` for `service`, and be within `nbf`..`exp` (with a minute of leeway for clock skew, as in
+ * `issuer` for `service`, and be within `nbf`..`exp` (with a minute of leeway for clock skew by default, as in
  * Distribution). Its `access` claim then decides; a valid token that is too narrow gets
  * `error="insufficient_scope"` so the client asks for a wider one, as the spec describes.
  */
@@ -14,7 +14,6 @@ import { challengeParam, UnauthorizedError, type AccessController, type AuthFail
 
 /** What Distribution accepts by default: every asymmetric JWS algorithm, never HMAC or `none`. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
-const LEEWAY_SECONDS = 60;
 
 export interface TokenVerifierOptions {
   /** Token endpoint for the challenge; a path (`/auth/token`) is completed with the request's origin. */
@@ -29,6 +28,8 @@ export interface TokenVerifierOptions {
   rootCertificates?: X509Certificate[];
   /** Key sets searched by `kid` (a JWKS file, a URL, the built-in token service's own key). */
   keySets?: JWTVerifyGetKey[];
+  /** Clock skew tolerated on nbf and exp; 60 s (Distribution's) by default. */
+  leewayMs?: number;
   /** Accepted JWS algorithms; DEFAULT_ALGORITHMS when empty. */
   algorithms?: string[];
   now?: () => number;
@@ -142,7 +143,7 @@ export class TokenAccessController implements AccessController {
         algorithms: this.algorithms,
         issuer: this.options.issuer,
         audience: this.options.service,
-        clockTolerance: LEEWAY_SECONDS,
+        clockTolerance: Math.round((this.options.leewayMs ?? 60_000) / 1000),
         requiredClaims: ['exp'],
         currentDate: currentDate ?? new Date(this.now()),
       };
@@ -155,7 +156,7 @@ export class TokenAccessController implements AccessController {
     } catch (err) {
       if (err instanceof errors.JWTExpired && graceMs > 0) {
         const exp = (err.payload.exp ?? 0) * 1000;
-        if (exp + graceMs >= this.now()) return this.rejectionOf(() => verifyAt(new Date(exp)));
+        if (exp + graceMs >= this.now()) return this.rejectionOf(() => verifyAt(new Date(Math.max(exp - 1000, 0))));
       }
       throw this.rejection(err);
     }

@@ -93,6 +93,7 @@ async function tokenAuth(token: NonNullable<BerthConfig['auth']['token']>, confi
     rootCertificates,
     keySets,
     algorithms: token.signingalgorithms,
+    leewayMs: token.leeway,
   });
   // Replicas accept each other's upload tickets when they share http.secret.
   const secret = config.http.secret ? createHash('sha256').update(`berth-upload-tickets\0${config.http.secret}`).digest() : randomBytes(32);

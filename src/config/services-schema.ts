@@ -36,6 +36,8 @@ export const auth = choice(
        * from the same subject after the token expires; 0 turns this off.
        */
       uploadgrace: duration().default(ms('1h')),
+      /** Berth only: clock skew tolerated on `nbf` and `exp` (Distribution's fixed value is 60s). */
+      leeway: duration().default(ms('60s')),
       /** Berth only: the built-in token service, issuing tokens at the realm's path. */
       builtin: section({
         /** PEM private key (EC P-256/P-384, RSA or Ed25519) that signs tokens; an EC P-256 key is generated here if missing. */
