@@ -51,13 +51,6 @@ export class UnauthorizedError extends RegistryError {
   }
 }
 
-/** 403 DENIED: the caller is known and may not do this, and asking again with other credentials will not help. */
-export class DeniedError extends RegistryError {
-  constructor(reason: string) {
-    super('DENIED', reason, { reason });
-  }
-}
-
 /** 429 TOOMANYREQUESTS with `Retry-After`, for an address that failed to authenticate too often. */
 export class TooManyAttemptsError extends RegistryError {
   constructor(retryAfterSeconds: number) {
