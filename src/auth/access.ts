@@ -43,7 +43,15 @@ export function formatScopes(records: readonly Access[]): string {
     .join(' ');
 }
 
-export class ScopeError extends Error {}
+export class ScopeError extends Error {
+  constructor(
+    message: string,
+    /** The repository name at fault, when the scope was readable but named something invalid. */
+    readonly repository?: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Checks that a resource names something this registry can hold: a valid repository name (so no `..`, no
@@ -54,7 +62,7 @@ export function validateResource(type: string, name: string): void {
     try {
       validateRepositoryName(name);
     } catch (err) {
-      throw new ScopeError(`invalid repository name in scope ${JSON.stringify(name)}: ${(err as Error).message}`);
+      throw new ScopeError(`invalid repository name in scope ${JSON.stringify(name)}: ${(err as Error).message}`, name);
     }
   } else if (type === 'registry') {
     if (name !== 'catalog') throw new ScopeError(`unknown registry resource ${JSON.stringify(name)}`);
@@ -65,19 +73,21 @@ export function validateResource(type: string, name: string): void {
 
 /**
  * Parses one scope (`repository:team/app:pull,push`). The name is what lies between the first and the last
- * colon, so a `host:port/name` is seen whole and refused rather than split wrongly.
+ * colon, so a `host:port/name` is seen whole and refused rather than split wrongly. Resource types this
+ * registry does not know give undefined (the spec lets a token server ignore them).
  */
-export function parseScope(scope: string): ResourceActions {
+export function parseScope(scope: string): ResourceActions | undefined {
   const first = scope.indexOf(':');
   const last = scope.lastIndexOf(':');
   if (first <= 0 || last === first) throw new ScopeError(`malformed scope ${JSON.stringify(scope)} (expected type:name:actions)`);
   const type = scope.slice(0, first);
+  if (type !== 'repository' && type !== 'registry') return undefined;
   const name = scope.slice(first + 1, last);
+  validateResource(type, name);
   const actions = scope
     .slice(last + 1)
     .split(',')
     .filter((action) => action !== '');
-  validateResource(type, name);
   return { type, name, actions };
 }
 

@@ -19,8 +19,6 @@ export interface AuthRequest {
 export interface Grant {
   /** The authenticated account; undefined for anonymous access. */
   subject?: string;
-  /** When the credentials stop being valid (token auth), in epoch milliseconds. */
-  expiresAt?: number;
 }
 
 export interface AuthorizeOptions {

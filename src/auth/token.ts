@@ -122,7 +122,7 @@ export class TokenAccessController implements AccessController {
         'insufficient',
       );
     }
-    return { subject: payload.sub, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+    return { subject: payload.sub };
   }
 
   /** Verifies signature and claims; with a grace period, a token expired at most that long ago still passes. */

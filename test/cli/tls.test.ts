@@ -1,6 +1,7 @@
 /** `http.tls` and `http.http2` as a user configures them: real certificates from openssl, real TLS on loopback. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { connect as h2connect } from 'node:http2';
@@ -91,6 +92,36 @@ describe('http.tls', () => {
       const tls12 = await get(portOf(running), ca.certPem, undefined, { maxVersion: 'TLSv1.2' });
       assert.equal(tls12.protocol, 'TLSv1.2');
     } finally {
+      await running.close();
+    }
+  });
+
+  it('takes a blob upload over HTTP/2, streaming the PATCH body', async () => {
+    const running = await startServer(configWith({ certificate: server.cert, key: server.key }), silent);
+    const session = h2connect(running.address, { ca: ca.certPem });
+    const call = (headers: Record<string, string>, body?: Buffer) =>
+      new Promise<{ status: number; location?: string }>((resolve, reject) => {
+        const stream = session.request(headers);
+        stream.once('response', (h) => {
+          stream.resume();
+          stream.once('end', () => resolve({ status: Number(h[':status']), location: h.location as string | undefined }));
+        });
+        stream.once('error', reject);
+        stream.end(body);
+      });
+    try {
+      const blob = Buffer.alloc(200_000, 'x');
+      const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+      const started = await call({ ':method': 'POST', ':path': '/v2/h2/app/blobs/uploads/' });
+      assert.equal(started.status, 202);
+      const path = new URL(started.location!).pathname;
+      const patched = await call({ ':method': 'PATCH', ':path': path, 'content-type': 'application/octet-stream' }, blob);
+      assert.equal(patched.status, 202);
+      const done = await call({ ':method': 'PUT', ':path': `${path}?digest=${digest}` });
+      assert.equal(done.status, 201);
+      assert.equal((await call({ ':method': 'HEAD', ':path': `/v2/h2/app/blobs/${digest}` })).status, 200);
+    } finally {
+      session.close();
       await running.close();
     }
   });

@@ -9,7 +9,7 @@
  */
 import path from 'node:path/posix';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ScopeError, validateResource, type ResourceActions } from '../../../auth/access.js';
+import { parseScope, ScopeError, type ResourceActions } from '../../../auth/access.js';
 import { parseBasic } from '../../../auth/basic.js';
 import type { TokenService } from '../../../auth/token-service.js';
 import { NameInvalidError, UnsupportedError } from '../../../oci/errors.js';
@@ -27,19 +27,14 @@ const FORM_LIMIT = 64 * 1024;
 function parseScopes(values: string[]): ResourceActions[] {
   const scopes: ResourceActions[] = [];
   for (const scope of values.flatMap((value) => value.split(' ')).filter((s) => s !== '')) {
-    const first = scope.indexOf(':');
-    const last = scope.lastIndexOf(':');
-    if (first <= 0 || last === first) throw new HttpError(400, 'UNSUPPORTED', 'malformed scope', { scope });
-    const type = scope.slice(0, first);
-    const name = scope.slice(first + 1, last);
-    if (type !== 'repository' && type !== 'registry') continue;
     try {
-      validateResource(type, name);
+      const parsed = parseScope(scope);
+      if (parsed) scopes.push(parsed);
     } catch (err) {
-      if (err instanceof ScopeError) throw new NameInvalidError(name, err.message);
-      throw err;
+      if (!(err instanceof ScopeError)) throw err;
+      if (err.repository !== undefined) throw new NameInvalidError(err.repository, err.message);
+      throw new HttpError(400, 'UNSUPPORTED', err.message, { scope });
     }
-    scopes.push({ type, name, actions: scope.slice(last + 1).split(',').filter((a) => a !== '') });
   }
   return scopes;
 }
