@@ -115,7 +115,6 @@ function logAccess(request: FastifyRequest, reply: FastifyReply): void {
       user: request.berth?.user,
       repository: request.berth?.repository,
       digest: request.berth?.digest,
-      user: request.berth?.user,
     },
     'request completed',
   );
