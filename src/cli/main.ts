@@ -5,6 +5,7 @@ import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { formatEffectiveConfig } from '../config/print.js';
 import { garbageCollect, normalizeBooleanFlags } from './gc.js';
+import { htpasswdAdd, htpasswdDelete } from './htpasswd.js';
 import { createStorageDriver, serve } from './serve.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -52,6 +53,20 @@ program
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     process.stderr.write(`configuration from ${source} is valid\n`);
   });
+
+const htpasswd = program.command('htpasswd').description('manage a bcrypt htpasswd file (auth.htpasswd, token service accounts)');
+htpasswd
+  .command('add')
+  .description('add a user or change their password (prompted for, or read from stdin)')
+  .argument('<file>', 'htpasswd file (created if missing)')
+  .argument('<user>', 'user name')
+  .action((file: string, user: string) => htpasswdAdd(file, user));
+htpasswd
+  .command('delete')
+  .description('remove a user')
+  .argument('<file>', 'htpasswd file')
+  .argument('<user>', 'user name')
+  .action((file: string, user: string) => htpasswdDelete(file, user));
 
 const argv = () => (process.argv[2] === 'garbage-collect' ? normalizeBooleanFlags(process.argv) : process.argv);
 

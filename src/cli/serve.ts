@@ -18,8 +18,10 @@ import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
 import { scheduleGarbageCollection } from './gc.js';
+import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
+import { serverTlsOptions, tlsEnabled } from './tls.js';
 
 export interface ListenAddress {
   host?: string;
@@ -60,6 +62,8 @@ export interface RunningServer {
 }
 
 export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
+  const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
+  const { auth, tokenService } = await createAuth(config, logger);
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
@@ -95,6 +99,10 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
       includeReferences: notifications.includeReferences,
     },
     audit: createAuditLogger(config),
+    tls,
+    http2: !config.http.http2.disabled,
+    auth,
+    tokenService,
   });
   await health.start();
   let accepting = false;
@@ -110,7 +118,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
   const stopCollecting = scheduleGarbageCollection(config, driver, logger);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
-  logger.info({ address, storage: driver.name }, 'listening');
+  logger.info({ address, storage: driver.name, tls: tls !== undefined, http2: tls !== undefined && !config.http.http2.disabled }, 'listening');
   return {
     address,
     debugAddress,

@@ -31,6 +31,39 @@ export const auth = choice(
       autoredirect: bool().default(false),
       /** JWS algorithms accepted on tokens. */
       signingalgorithms: list(str()).default([]),
+      /**
+       * Berth only: how long an upload session started under a valid token keeps accepting its PATCH and PUT
+       * from the same subject after the token expires; 0 turns this off.
+       */
+      uploadgrace: duration().default(ms('1h')),
+      /** Berth only: clock skew tolerated on `nbf` and `exp` (Distribution's fixed value is 60s). */
+      leeway: duration().default(ms('60s')),
+      /** Berth only: the built-in token service, issuing tokens at the realm's path. */
+      builtin: section({
+        /** PEM private key (EC P-256/P-384, RSA or Ed25519) that signs tokens; an EC P-256 key is generated here if missing. */
+        signingkey: str(),
+        /** htpasswd file (bcrypt) of the accounts that may sign in; without it only anonymous rules apply. */
+        accounts: str().optional(),
+        /** Lifetime of issued tokens. */
+        expiration: duration().default(ms('5m')),
+        /** Lifetime of refresh tokens (OAuth2 `access_type=offline`, `offline_token=true`). */
+        refreshexpiration: duration().default(ms('720h')),
+        /** Who may do what: the union of the matching rules is granted, intersected with what is asked. */
+        access: list(
+          section({
+            /** Account names the rule applies to; `*` is every signed-in account. */
+            accounts: list(str()).default([]),
+            /** Applies to requests without credentials too. */
+            anonymous: bool().default(false),
+            /** Repository name patterns: `*` matches within one path component, `**` across components. */
+            repositories: list(str()).default([]),
+            /** Actions granted on those repositories. */
+            actions: list(oneOf(['pull', 'push', 'delete', '*'])).default([]),
+            /** Also grants `registry:catalog:*` (listing repositories). */
+            catalog: bool().default(false),
+          }),
+        ).default([]),
+      }).optional(),
     }).optional(),
     /** Basic auth against an Apache htpasswd file (bcrypt entries). */
     htpasswd: section({

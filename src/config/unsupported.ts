@@ -16,19 +16,7 @@ export interface PendingOption {
 const defined = (value: unknown): boolean => value !== undefined;
 
 export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
-  { path: 'auth.silly', isSet: (c) => defined(c.auth.silly) },
-  { path: 'auth.token', isSet: (c) => defined(c.auth.token) },
-  { path: 'auth.htpasswd', isSet: (c) => defined(c.auth.htpasswd) },
-  {
-    path: 'http.tls',
-    isSet: ({ http: { tls } }) =>
-      defined(tls.certificate) ||
-      defined(tls.key) ||
-      tls.clientcas.length > 0 ||
-      defined(tls.minimumtls) ||
-      tls.ciphersuites.length > 0 ||
-      defined(tls.letsencrypt.cachefile),
-  },
+  { path: 'http.tls.letsencrypt', isSet: (c) => defined(c.http.tls.letsencrypt.cachefile) },
   { path: 'storage.s3', isSet: (c) => defined(c.storage.s3) },
   { path: 'storage.azure', isSet: (c) => defined(c.storage.azure) },
   { path: 'storage.gcs', isSet: (c) => defined(c.storage.gcs) },

@@ -9,17 +9,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { EventContext, EventSink, SourceRecord } from '../events/event.js';
 import { withEvents } from '../events/listener.js';
 import type { Metrics } from '../metrics/index.js';
 import { withMetrics } from '../registry/metered.js';
 import type { Registry } from '../registry/types.js';
+import { authHooks, type AuthOptions } from './auth.js';
 import type { HandlerContext, Handlers, Method } from './context.js';
 import { HttpError, sendError } from './errcode.js';
 import { installAudit } from './audit.js';
 import { installMetrics } from './metrics.js';
 import { parseRoute, type Route, type RouteKind } from './route.js';
+import { registerTokenRoutes, type TokenRoutesOptions } from './routes/auth/token.js';
 import { baseHandlers } from './routes/v2/base.js';
 import { blobHandlers } from './routes/v2/blobs.js';
 import { catalogHandlers } from './routes/v2/catalog.js';
@@ -57,6 +60,14 @@ export interface AppOptions {
   events?: { sink: EventSink; source: SourceRecord; includeReferences: boolean };
   /** The audit stream: a line for each push, delete, login and refused request (see `audit.ts`). */
   audit?: Logger;
+  /** Serve HTTPS with these options (certificate, key, client CAs, versions, ciphers). */
+  tls?: TlsOptions;
+  /** With `tls`: offer HTTP/2 by ALPN, falling back to HTTP/1.1 (`http.http2.disabled` turns it off). */
+  http2?: boolean;
+  /** Authentication of `/v2` requests (`auth.*`); absent, the API is open. */
+  auth?: AuthOptions;
+  /** The built-in token service's endpoints (`auth.token.builtin`). */
+  tokenService?: TokenRoutesOptions;
 }
 
 /** Per-request facts the access log reports, filled in by handlers as they learn them. */
@@ -188,7 +199,14 @@ export function buildApp(options: AppOptions): FastifyInstance {
   };
   const extraHeaders = Object.entries(options.headers ?? {});
 
+  const server = options.tls
+    ? options.http2
+      ? { http2: true as const, https: { ...options.tls, allowHTTP1: true } }
+      : { https: options.tls }
+    : {};
   const app = Fastify({
+    // Typed as plain HTTP: over HTTP/2, Node's compatibility API gives handlers the same request/reply shape.
+    ...(server as object),
     ...(options.logger ? { loggerInstance: options.logger } : { logger: false }),
     // The access log below writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),
@@ -238,7 +256,9 @@ export function buildApp(options: AppOptions): FastifyInstance {
 
   const handler = (request: FastifyRequest, reply: FastifyReply) => dispatch(request, reply, ctx, options);
   const methods = [...METHODS, 'OPTIONS'];
-  app.route({ method: methods, url: `${prefix}/v2/*`, handler });
-  app.route({ method: methods, url: `${prefix}/v2`, handler });
+  const hooks = options.auth ? authHooks(options.auth) : {};
+  app.route({ method: methods, url: `${prefix}/v2/*`, handler, ...hooks });
+  app.route({ method: methods, url: `${prefix}/v2`, handler, ...hooks });
+  if (options.tokenService) registerTokenRoutes(app, options.tokenService);
   return app;
 }

@@ -58,14 +58,27 @@ describe('berth command line', () => {
   });
 
   it('serve refuses to start with an option it does not implement yet, naming it', async () => {
-    const path = join(dir, 'auth.yml');
+    const path = join(dir, 'acme.yml');
     await writeFile(
       path,
-      ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', '  addr: 127.0.0.1:0', 'auth:', '  htpasswd:', '    realm: r', '    path: /etc/htpasswd'].join('\n'),
+      ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', '  addr: 127.0.0.1:0', '  tls:', '    letsencrypt:', '      cachefile: /etc/acme.json'].join('\n'),
     );
     const result = berth(['serve', path]);
     assert.notEqual(result.status, 0);
-    assert.match(result.stderr, /not supported yet: auth\.htpasswd/);
+    assert.match(result.stderr, /not supported yet: http\.tls\.letsencrypt/);
+  });
+
+  it('serve refuses an htpasswd file with a non-bcrypt entry, naming the file and line', async () => {
+    const htpasswd = join(dir, 'htpasswd');
+    await writeFile(htpasswd, '# users\nalice:$apr1$Vl2dhHf6$Zg8VQ0xZKX7JH4fhOyPSY/\n');
+    const path = join(dir, 'auth.yml');
+    await writeFile(
+      path,
+      ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', '  addr: 127.0.0.1:0', 'auth:', '  htpasswd:', '    realm: r', `    path: ${htpasswd}`].join('\n'),
+    );
+    const result = berth(['serve', path]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /htpasswd:2: user "alice" has a non-bcrypt password hash/);
   });
 
   it('serve reads REGISTRY_CONFIGURATION_PATH when no file is named', async () => {

@@ -17,10 +17,7 @@ const base = 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/reg
 
 /** One config snippet per pending option, each setting it the way a registry:2 user would. */
 const examples: Record<string, string> = {
-  'auth.silly': base + 'auth:\n  silly:\n    realm: r\n    service: s\n',
-  'auth.token': base + 'auth:\n  token:\n    realm: https://auth.example/token\n    service: registry\n    issuer: me\n    rootcertbundle: /certs/ca.pem\n',
-  'auth.htpasswd': base + 'auth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n',
-  'http.tls': base + 'http:\n  tls:\n    certificate: /certs/cert.pem\n    key: /certs/key.pem\n',
+  'http.tls.letsencrypt': base + 'http:\n  tls:\n    letsencrypt:\n      cachefile: /certs/acme.json\n      email: ops@example.com\n',
   'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
   'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',
   'storage.gcs': 'version: 0.1\nstorage:\n  gcs:\n    bucket: images\n',
@@ -51,15 +48,15 @@ describe('options not supported yet', () => {
   }
 
   it('lists every pending option a config sets, after validating it', () => {
-    const yamlText = base + 'auth:\n  htpasswd:\n    path: /auth/htpasswd\nproxy:\n  remoteurl: https://upstream.example\n';
-    assert.deepEqual(problems(yamlText), ['not supported yet: auth.htpasswd', 'not supported yet: proxy']);
+    const yamlText = base + 'redis:\n  addr: localhost:6379\nproxy:\n  remoteurl: https://upstream.example\n';
+    assert.deepEqual(problems(yamlText), ['not supported yet: redis', 'not supported yet: proxy']);
     assert.deepEqual(problems(yamlText.replace('https://upstream.example', 'upstream')), [
       'proxy.remoteurl: expected an http:// or https:// URL, got "upstream"',
     ]);
   });
 
   it('counts options set through the environment', () => {
-    assert.deepEqual(problems(base, { REGISTRY_AUTH: 'silly' }), ['not supported yet: auth.silly']);
+    assert.deepEqual(problems(base, { REGISTRY_PROXY_REMOTEURL: 'https://upstream.example' }), ['not supported yet: proxy']);
     assert.deepEqual(problems(base, { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b' }), ['not supported yet: storage.s3']);
   });
 

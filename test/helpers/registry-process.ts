@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,18 @@ function waitForExit(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
 
+/** Resolves once a TCP connection to the port is accepted: enough for TLS servers, whose handshake may need a client certificate. */
+function accepts(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
+
 async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -94,7 +106,8 @@ async function waitUntilServing(url: string, child: ChildProcess, timeoutMs: num
     }
     try {
       // Any HTTP answer (200, or 401 with auth configured) means the API is up.
-      await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
+      if (url.startsWith('https:')) await accepts(Number(new URL(url).port));
+      else await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1000) });
       return;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -114,7 +127,6 @@ export async function startRegistry(options: StartOptions): Promise<RunningRegis
 
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const url = `http://${host}`;
   const config = deepMerge(
     {
       version: 0.1,
@@ -124,6 +136,8 @@ export async function startRegistry(options: StartOptions): Promise<RunningRegis
     },
     options.config ?? {},
   );
+  const tls = (config.http as { tls?: { certificate?: string } } | undefined)?.tls?.certificate !== undefined;
+  const url = `${tls ? 'https' : 'http'}://${host}`;
   const configPath = path.join(configDir, 'config.yml');
   await writeFile(configPath, stringify(config));
 
