@@ -58,7 +58,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
+export interface StartOptions {
+  /** Runs maintenance (upload purging) in this process; a cluster worker leaves it to the primary. */
+  maintenance?: boolean;
+}
+
+export async function startServer(config: BerthConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
@@ -105,7 +110,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     debugAddress = await debugApp.listen({ host: debugListen.host, port: debugListen.port });
     logger.info({ address: debugAddress, metrics: metrics !== undefined }, 'debug server listening');
   }
-  const stopPurging = scheduleUploadPurging(config, driver, logger, metrics);
+  const stopPurging = options.maintenance === false ? () => {} : scheduleUploadPurging(config, driver, logger, metrics);
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
   logger.info({ address, storage: driver.name }, 'listening');
@@ -124,7 +129,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
   };
 }
 
-function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
+export function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
   const purging = config.storage.maintenance.uploadpurging;
   if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
   const run = async () => {
@@ -152,13 +157,19 @@ export async function serve(config: BerthConfig, warnings: string[], source: str
   for (const warning of warnings) logger.warn(warning);
   logger.info({ config: source }, 'starting berth');
   const server = await startServer(config, logger);
+  drainOnSignals(logger, config.http.draintimeout, () => server.close());
+}
 
+/**
+ * On SIGTERM/SIGINT: stop accepting, let in-flight requests finish within `drainMs` (0 waits for them all),
+ * then exit 0.
+ */
+export function drainOnSignals(logger: Logger, drainMs: number, close: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests');
-    const drainMs = config.http.draintimeout;
     const deadline =
       drainMs > 0
         ? setTimeout(() => {
@@ -166,7 +177,7 @@ export async function serve(config: BerthConfig, warnings: string[], source: str
             process.exit(0);
           }, drainMs)
         : undefined;
-    await server.close();
+    await close();
     if (deadline) clearTimeout(deadline);
     logger.info('stopped');
     logger.flush();
