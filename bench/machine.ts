@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { commandPath } from './packages.js';
 
@@ -19,6 +20,8 @@ export interface MachineInfo {
   kernel: string;
   disk: string;
   node: string;
+  /** The Berth under test: `git describe` of the checkout (with -dirty for uncommitted changes). */
+  berth: string;
   distribution: string;
   nginx: string;
   /** The 1-minute load average when the run started: other work on the machine makes the figures noisy. */
@@ -55,6 +58,7 @@ export function describeMachine(dir: string): MachineInfo {
     kernel: `${os.type()} ${os.release()}`,
     disk: describeDisk(dir),
     node: process.version,
+    berth: output('git', ['-C', fileURLToPath(new URL('../..', import.meta.url)), 'describe', '--always', '--dirty']) || 'unknown',
     distribution: output(commandPath('docker-registry'), ['--version']),
     nginx: output(commandPath('nginx'), ['-v']),
     loadAverage: os.loadavg()[0]!,

@@ -82,7 +82,7 @@ function formatMachine(machine: MachineInfo, limits: Limits): string {
   return [
     `machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB RAM, ${machine.kernel}, load average ${machine.loadAverage.toFixed(2)} at start`,
     `disk:    ${machine.disk}`,
-    `servers: Berth on Node ${machine.node}; ${machine.distribution}; ${machine.nginx}`,
+    `servers: Berth ${machine.berth} on Node ${machine.node}; ${machine.distribution}; ${machine.nginx}`,
     `limits:  SHA-256 ${formatNumber(limits.opensslSha256MiBps)} MiB/s (openssl, 16 KiB blocks), ${formatNumber(limits.nodeSha256MiBps)} MiB/s (Node) = ${formatNumber(1024 / limits.nodeSha256MiBps)} CPU s/GiB;`,
     `         disk write+fsync ${formatNumber(limits.diskWriteFsyncMiBps)} MiB/s; 4 KiB write+fsync p50 ${formatNumber(limits.fsyncP50Ms)} ms, p99 ${formatNumber(limits.fsyncP99Ms)} ms`,
   ].join('\n');

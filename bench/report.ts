@@ -15,20 +15,22 @@ export interface Sample extends ClientResult {
 export interface Figure {
   key: 'throughput' | 'p50' | 'p99' | 'serverCpu' | 'clientCpu' | 'rss';
   label: string;
-  value(sample: Sample): number;
+  /** Undefined when the run has nothing to say (no request completed, so no latency). */
+  value(sample: Sample): number | undefined;
 }
 
 const GiB = 2 ** 30;
 
 export function figuresFor(per: Workload['per']): Figure[] {
-  const cpu = (seconds: number, s: Sample) => (per === 'GiB' ? (s.bytes > 0 ? seconds / (s.bytes / GiB) : 0) : s.ops > 0 ? (seconds * 1000) / s.ops : 0);
+  const cpu = (seconds: number, s: Sample) =>
+    per === 'GiB' ? (s.bytes > 0 ? seconds / (s.bytes / GiB) : undefined) : s.ops > 0 ? (seconds * 1000) / s.ops : undefined;
   const cpuUnit = per === 'GiB' ? 's/GiB' : 'ms/op';
   return [
     per === 'GiB'
       ? { key: 'throughput', label: 'MiB/s', value: (s) => s.bytes / 2 ** 20 / s.seconds }
       : { key: 'throughput', label: 'ops/s', value: (s) => s.ops / s.seconds },
-    { key: 'p50', label: 'p50 ms', value: (s) => s.p50Ms },
-    { key: 'p99', label: 'p99 ms', value: (s) => s.p99Ms },
+    { key: 'p50', label: 'p50 ms', value: (s) => (s.ops > 0 ? s.p50Ms : undefined) },
+    { key: 'p99', label: 'p99 ms', value: (s) => (s.ops > 0 ? s.p99Ms : undefined) },
     { key: 'serverCpu', label: `server CPU ${cpuUnit}`, value: (s) => cpu(s.serverCpuSeconds, s) },
     { key: 'clientCpu', label: `client CPU ${cpuUnit}`, value: (s) => cpu(s.clientCpuSeconds, s) },
     { key: 'rss', label: 'server peak RSS MiB', value: (s) => s.peakRssBytes / 2 ** 20 },
@@ -41,8 +43,9 @@ export interface Spread {
   max: number;
 }
 
-export function spread(values: number[]): Spread {
-  const sorted = [...values].sort((a, b) => a - b);
+export function spread(values: Array<number | undefined>): Spread | undefined {
+  const sorted = values.filter((v): v is number => v !== undefined && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
   const mid = sorted.length >> 1;
   const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   return { median, min: sorted[0]!, max: sorted.at(-1)! };
@@ -65,7 +68,10 @@ export function summarize(workload: Workload, samples: Sample[], berthNames: str
   for (const server of servers) summary.errors[server] = mine.filter((s) => s.server === server).reduce((n, s) => n + s.errors, 0);
   for (const figure of figuresFor(workload.per)) {
     const byServer: Record<string, Spread> = {};
-    for (const server of servers) byServer[server] = spread(mine.filter((s) => s.server === server).map(figure.value));
+    for (const server of servers) {
+      const values = spread(mine.filter((s) => s.server === server).map(figure.value));
+      if (values) byServer[server] = values;
+    }
     summary.figures[figure.key] = byServer;
     const base = byServer['distribution']?.median;
     const ratios: Record<string, number> = {};

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,10 +108,9 @@ export async function startRegistry(parent: string, kind: 'berth' | 'distributio
 export async function startNginx(parent: string): Promise<Server> {
   const dir = await mkdtemp(path.join(parent, 'nginx-'));
   await mkdir(path.join(dir, 'www'));
-  // Started as root, nginx serves from unprivileged worker processes: they must be able to reach the files.
-  for (const readable of [parent, dir, path.join(dir, 'www')]) await chmod(readable, 0o755);
   const port = await freePort();
-  const conf = `
+  // As root, nginx would drop its workers to nobody, who cannot read a private temp directory.
+  const conf = `${process.getuid?.() === 0 ? 'user root root;' : ''}
 daemon off;
 master_process on;
 worker_processes auto;
