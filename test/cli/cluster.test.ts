@@ -58,11 +58,18 @@ async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 15
   }
 }
 
+/** Berth with two workers, once both listen (the first one answers before the second has started). */
+async function startWithTwoWorkers(): Promise<RunningRegistry> {
+  const registry = await startRegistry({ kind: 'berth', config: { http: { workers: 2 } } });
+  await until('both workers to listen', () => (/msg=listening address=\S+ workers=2/.test(registry.logs()) ? true : undefined));
+  return registry;
+}
+
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 describe('berth serve with http.workers: 2', () => {
   it('completes a chunked upload whose PATCHes and PUT land on different workers, and still checks the digest', async () => {
-    const registry = await startRegistry({ kind: 'berth', config: { http: { workers: 2 } } });
+    const registry = await startWithTwoWorkers();
     try {
       const chunks = [0, 1, 2, 3].map((i) => Buffer.alloc(100_000 + i, i + 1));
       const whole = Buffer.concat(chunks);
@@ -102,7 +109,7 @@ describe('berth serve with http.workers: 2', () => {
   });
 
   it('on SIGTERM every worker finishes its in-flight upload, then the server exits 0', async () => {
-    const registry = await startRegistry({ kind: 'berth', config: { http: { workers: 2 } } });
+    const registry = await startWithTwoWorkers();
     try {
       const inFlight = await Promise.all(
         [1, 2].map(async (n) => {
@@ -141,7 +148,7 @@ describe('berth serve with http.workers: 2', () => {
   });
 
   it('replaces a worker that is killed, and keeps serving', async () => {
-    const registry = await startRegistry({ kind: 'berth', config: { http: { workers: 2 } } });
+    const registry = await startWithTwoWorkers();
     try {
       const primary = registry.process.pid!;
       const before = await until('two workers', () => (workerPids(primary).length === 2 ? workerPids(primary) : undefined));
