@@ -11,7 +11,7 @@
  *   --only a,b       workloads whose id contains any of these (e.g. push-4KiB, manifest, catalog)
  *   --rounds N       rounds per workload (default 3; 1 with --quick)
  *   --workers 1,2    Berth's http.workers, one Berth server per value (default 1,2; 1 with --quick)
- *   --out FILE       JSON results (default bench-results/<time>.json)
+ *   --out FILE       JSON results (default bench-results/<time>.json), and the tables as Markdown beside it (.md)
  *   --dir DIR        where storage roots and scratch files go (default the OS temp dir): the disk under test
  *   --keep           leave that directory behind (server logs, storage roots)
  */
@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { describeMachine, measureLimits, type Limits, type MachineInfo } from './machine.js';
 import { ensurePackages } from './packages.js';
 import { resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './proc.js';
-import { formatNumber, formatTable, summarize, type Sample } from './report.js';
+import { formatMarkdown, formatNumber, formatTable, summarize, type Sample } from './report.js';
 import { startNginx, startRegistry, type Server } from './servers.js';
 import { allWorkloads, makeFixture, makePlan, prepareNginx, prepareRegistry, type Fixture, type Workload } from './workloads.js';
 
@@ -135,7 +135,9 @@ async function main(): Promise<void> {
     await mkdir(path.dirname(path.resolve(options.out)), { recursive: true });
     const { only, rounds, workers, quick } = options;
     await writeFile(options.out, `${JSON.stringify({ date: new Date().toISOString(), options: { quick, only, rounds, workers }, machine, limits, summaries, samples }, null, 2)}\n`);
-    process.stdout.write(`\nresults: ${options.out}\n`);
+    const markdown = options.out.replace(/(\.json)?$/, '.md');
+    await writeFile(markdown, `${formatMachine(machine, limits)}\n\n${formatMarkdown(summaries, servers.map((s) => s.name), berthNames)}`);
+    process.stdout.write(`\nresults: ${options.out}, tables for docs/performance.md: ${markdown}\n`);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
     if (options.keep) progress(`kept ${scratch}`);

@@ -123,3 +123,31 @@ export function formatTable(summaries: Summary[], servers: string[], berthNames:
     row.length === 1 ? row[0]! : row.map((text, i) => (i === 0 ? text.padEnd(widths[i]!) : text.padStart(widths[i]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** Markdown for docs/performance.md: one table per figure (medians), a row per workload, a column per server. */
+export function formatMarkdown(summaries: Summary[], servers: string[], berthNames: string[]): string {
+  const ratioColumns = berthNames.map((name) => `${name}/distribution`);
+  const tables: string[] = [];
+  const keys: Array<[Figure['key'], string]> = [
+    ['throughput', 'Throughput (ops/s, or MiB/s for blobs; higher is better)'],
+    ['p99', 'p99 latency, ms'],
+    ['serverCpu', 'Server CPU (ms per operation, or s per GiB for blobs)'],
+    ['clientCpu', 'Client CPU (same units): the load generator on the same cores'],
+    ['rss', 'Server peak RSS, MiB (all processes of the server)'],
+  ];
+  for (const [key, title] of keys) {
+    const head = ['workload', ...servers, ...ratioColumns.map((c) => c.replace('/distribution', ' ÷ dist'))];
+    const lines = [`**${title}**`, '', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
+    for (const summary of summaries) {
+      const byServer = summary.figures[key] ?? {};
+      const cells = servers.map((server) => (byServer[server] ? formatNumber(byServer[server]!.median) : '—'));
+      const ratios = ratioColumns.map((column) => {
+        const ratio = summary.ratios[key]?.[column];
+        return ratio === undefined ? '—' : `${ratio.toFixed(2)}×`;
+      });
+      lines.push(`| \`${summary.workload}\` | ${[...cells, ...ratios].join(' | ')} |`);
+    }
+    tables.push(lines.join('\n'));
+  }
+  return `${tables.join('\n\n')}\n`;
+}
