@@ -167,6 +167,20 @@ describe('berth serve with http.workers: 2', () => {
     }
   });
 
+  it('refuses settings whose state would be split between workers, naming them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    try {
+      const config = join(dir, 'config.yml');
+      await writeFile(config, ['version: 0.1', 'storage: inmemory', 'http:', '  addr: 127.0.0.1:0', '  workers: 2', '  debug:', '    addr: 127.0.0.1:0'].join('\n'));
+      const result = spawnSync(process.execPath, [BERTH, 'serve', config], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(result.status, 1);
+      assert.match(result.stderr, /http\.workers > 1 needs shared storage; storage\.inmemory/);
+      assert.match(result.stderr, /not supported yet: http\.debug with http\.workers > 1/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 1 when the workers cannot listen, instead of restarting them in a loop', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
