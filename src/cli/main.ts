@@ -1,9 +1,11 @@
 /** The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { formatEffectiveConfig } from '../config/print.js';
+import { servePrimary, serveWorker, workerCount } from './cluster.js';
 import { garbageCollect, normalizeBooleanFlags } from './gc.js';
 import { htpasswdAdd, htpasswdDelete } from './htpasswd.js';
 import { createStorageDriver, serve } from './serve.js';
@@ -25,8 +27,11 @@ program
   .description('serve the registry (config file, else $REGISTRY_CONFIGURATION_PATH, else :5000 with storage in ./data)')
   .argument('[config]', 'path to config.yml')
   .action(async (path?: string) => {
+    // A worker serves the configuration its primary loaded, not whatever the file says now.
+    if (cluster.isWorker) return serveWorker();
     const { config, warnings, source } = load(path);
-    await serve(config, warnings, source);
+    const workers = workerCount(config.http.workers);
+    await (workers > 1 ? servePrimary(config, warnings, source, workers) : serve(config, warnings, source));
   });
 
 program

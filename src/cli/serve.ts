@@ -61,7 +61,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: BerthConfig, logger: Logger): Promise<RunningServer> {
+export interface StartOptions {
+  /** Runs maintenance (upload purging, online GC) in this process; a cluster worker leaves it to the primary. */
+  maintenance?: boolean;
+}
+
+export async function startServer(config: BerthConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
   const { auth, tokenService } = await createAuth(config, logger);
   const debug = config.http.debug;
@@ -114,8 +119,9 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
     debugAddress = await debugApp.listen({ host: debugListen.host, port: debugListen.port });
     logger.info({ address: debugAddress, metrics: metrics !== undefined }, 'debug server listening');
   }
-  const stopPurging = scheduleUploadPurging(config, driver, logger, metrics);
-  const stopCollecting = scheduleGarbageCollection(config, driver, logger);
+  const maintenance = options.maintenance !== false;
+  const stopPurging = maintenance ? scheduleUploadPurging(config, driver, logger, metrics) : () => {};
+  const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger) : async () => {};
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
   logger.info({ address, storage: driver.name, tls: tls !== undefined, http2: tls !== undefined && !config.http.http2.disabled }, 'listening');
@@ -134,7 +140,7 @@ export async function startServer(config: BerthConfig, logger: Logger): Promise<
   };
 }
 
-function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
+export function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
   const purging = config.storage.maintenance.uploadpurging;
   if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
   const run = async () => {
@@ -162,13 +168,19 @@ export async function serve(config: BerthConfig, warnings: string[], source: str
   for (const warning of warnings) logger.warn(warning);
   logger.info({ config: source }, 'starting berth');
   const server = await startServer(config, logger);
+  drainOnSignals(logger, config.http.draintimeout, () => server.close());
+}
 
+/**
+ * On SIGTERM/SIGINT: stop accepting, let in-flight requests finish within `drainMs` (0 waits for them all),
+ * then exit 0.
+ */
+export function drainOnSignals(logger: Logger, drainMs: number, close: () => Promise<void>): void {
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: draining in-flight requests');
-    const drainMs = config.http.draintimeout;
     const deadline =
       drainMs > 0
         ? setTimeout(() => {
@@ -176,7 +188,7 @@ export async function serve(config: BerthConfig, warnings: string[], source: str
             process.exit(0);
           }, drainMs)
         : undefined;
-    await server.close();
+    await close();
     if (deadline) clearTimeout(deadline);
     logger.info('stopped');
     logger.flush();

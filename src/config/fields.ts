@@ -62,16 +62,23 @@ export function bool() {
   });
 }
 
+function wholeNumber(raw: unknown, options: { min?: number }, expected = 'a whole number'): number | Invalid {
+  let value: number | undefined;
+  if (raw instanceof PlainScalar && typeof raw.value === 'number') value = raw.value;
+  else if (typeof raw === 'number') value = raw;
+  else if (typeof raw === 'string' && /^-?\d+$/.test(raw)) value = Number(raw);
+  if (value === undefined || !Number.isSafeInteger(value)) return new Invalid(`expected ${expected}, got ${show(raw)}`);
+  if (options.min !== undefined && value < options.min) return new Invalid(`must be at least ${options.min}, got ${value}`);
+  return value;
+}
+
 export function int(options: { min?: number } = {}) {
-  return leaf((raw) => {
-    let value: number | undefined;
-    if (raw instanceof PlainScalar && typeof raw.value === 'number') value = raw.value;
-    else if (typeof raw === 'number') value = raw;
-    else if (typeof raw === 'string' && /^-?\d+$/.test(raw)) value = Number(raw);
-    if (value === undefined || !Number.isSafeInteger(value)) return new Invalid(`expected a whole number, got ${show(raw)}`);
-    if (options.min !== undefined && value < options.min) return new Invalid(`must be at least ${options.min}, got ${value}`);
-    return value;
-  });
+  return leaf((raw) => wholeNumber(raw, options));
+}
+
+/** A count of at least 1, or `auto` (the caller decides what auto means, e.g. one per core). */
+export function countOrAuto() {
+  return leaf((raw): number | 'auto' | Invalid => (text(raw) === 'auto' ? 'auto' : wholeNumber(raw, { min: 1 }, 'a whole number or auto')));
 }
 
 function durationOf(raw: unknown, allowNanoseconds: boolean): number | Invalid {

@@ -7,7 +7,7 @@
  * `unsupported.ts`; docs/configuration.md describes every key for users.
  */
 import * as z from 'zod';
-import { bool, duration, freeform, group, headers, int, list, map, oneOf, pattern, secret, section, str, url } from './fields.js';
+import { bool, countOrAuto, duration, freeform, group, headers, int, list, map, oneOf, pattern, secret, section, str, url } from './fields.js';
 import { withAliases } from './introspect.js';
 import { auth, health, middlewareEntry, notifications, redis } from './services-schema.js';
 import { storage } from './storage-schema.js';
@@ -66,6 +66,11 @@ const http = group({
   draintimeout: duration().default(0),
   /** Headers added to every response, e.g. `X-Content-Type-Options: [nosniff]`. */
   headers: headers().default({}),
+  /**
+   * Berth only: processes serving requests, sharing the listening socket; `auto` is one per core. The primary
+   * process restarts a worker that dies and runs maintenance (upload purging) once for all.
+   */
+  workers: countOrAuto().default(1),
   tls: group({
     /** PEM certificate (chain) file to serve HTTPS with. */
     certificate: str().optional(),

@@ -301,3 +301,16 @@ describe('validation.manifests.maxsize', () => {
     assert.match(failure(minimal('validation:\n  manifests:\n    maxsize: 10\n')).message, /validation\.manifests\.maxsize/);
   });
 });
+
+describe('http.workers', () => {
+  it('defaults to one process and takes a count or auto, also from the environment', () => {
+    assert.equal(loadConfig({ yamlText: minimal(), env: {} }).config.http.workers, 1);
+    assert.equal(loadConfig({ yamlText: minimal('http:\n  workers: 4\n'), env: {} }).config.http.workers, 4);
+    assert.equal(loadConfig({ yamlText: minimal(), env: { REGISTRY_HTTP_WORKERS: 'auto' } }).config.http.workers, 'auto');
+  });
+
+  it('refuses zero and words other than auto, naming the key', () => {
+    assert.match(failure(minimal('http:\n  workers: 0\n')).message, /http\.workers: must be at least 1/);
+    assert.match(failure(minimal('http:\n  workers: many\n')).message, /http\.workers: expected a whole number or auto/);
+  });
+});
