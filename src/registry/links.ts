@@ -3,7 +3,7 @@
  * repository. Written with `putContent`, so a link is replaced atomically and never seen half-written.
  */
 import { isDigest, type Digest } from '../oci/digest.js';
-import type { StorageDriver } from '../storage/driver.js';
+import type { PutOptions, StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 
 /** The digest a link names, or undefined when the link is absent or does not hold a digest. */
@@ -17,8 +17,8 @@ export async function readLink(driver: StorageDriver, path: string): Promise<Dig
   }
 }
 
-export async function writeLink(driver: StorageDriver, path: string, digest: Digest): Promise<void> {
-  await driver.putContent(path, Buffer.from(digest, 'utf8'));
+export async function writeLink(driver: StorageDriver, path: string, digest: Digest, options?: PutOptions): Promise<void> {
+  await driver.putContent(path, Buffer.from(digest, 'utf8'), options);
 }
 
 export async function exists(driver: StorageDriver, path: string): Promise<boolean> {

@@ -2,8 +2,8 @@
  * Manifests: stored as blobs (the exact bytes pushed), made visible in a repository by
  * `_manifests/revisions/<alg>/<hex>/link`, named by tags and, when they have a `subject`, indexed as referrers.
  *
- * Write order on PUT keeps every name pointing at complete content: content, then the revision link, then the
- * referrers entry, then the tag's index entry and finally the tag's `current` link (an atomic replace).
+ * Write order on PUT keeps every name pointing at complete content: content, then the revision link and the
+ * referrers entry, then the tag's `current` link (an atomic replace) beside its (unsynced) history entry.
  * Everything referenced, and the manifest's own content, is claimed first (`gc/lease.ts`), so that online
  * garbage collection keeps it or the PUT fails with MANIFEST_BLOB_UNKNOWN — never a tag naming missing content.
  */
@@ -90,12 +90,17 @@ export class RepositoryManifestStore implements ManifestStore {
 
     const { driver, name } = this.ctx;
     if (!(await claimBlob(driver, digest))) await driver.putContent(blobDataPath(digest), bytes);
-    await writeLink(driver, manifestRevisionLinkPath(name, digest), digest);
     const subject = manifest.subject?.digest;
-    if (subject) await writeLink(driver, referrerLinkPath(name, subject, digest), digest);
+    await Promise.all([
+      writeLink(driver, manifestRevisionLinkPath(name, digest), digest),
+      subject && writeLink(driver, referrerLinkPath(name, subject, digest), digest),
+    ]);
     if (reference.kind === 'tag') {
-      await writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest);
-      await writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest);
+      // The tag's history is only informational, so losing its newest entry in a crash costs nothing.
+      await Promise.all([
+        writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest, { durable: false }),
+        writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest),
+      ]);
     }
     this.ctx.onStored?.();
     return subject ? { digest, subject } : { digest };
