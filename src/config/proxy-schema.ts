@@ -57,7 +57,7 @@ export const proxy = section({
       const prefix = entry.prefix ?? entry.name;
       if (names.has(entry.name)) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'name'], message: `duplicate upstream name ${JSON.stringify(entry.name)}` });
       if (prefixes.has(prefix)) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'prefix'], message: `duplicate upstream prefix ${JSON.stringify(prefix)}` });
-      else if (!PREFIX.test(prefix)) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'name'], message: 'is used as the prefix, so it must be a repository name component (lowercase); set prefix' });
+      else if (entry.prefix === undefined && !PREFIX.test(prefix)) ctx.addIssue({ code: 'custom', path: ['upstreams', index, 'name'], message: 'is used as the prefix, so it must be a repository name component (lowercase); set prefix' });
       names.add(entry.name);
       prefixes.add(prefix);
     });
