@@ -20,6 +20,7 @@ const REQUIRED = [
   { command: 'skopeo', aptPackage: 'skopeo' },
   { command: 'podman', aptPackage: 'podman' },
   { command: 'docker-registry', aptPackage: 'docker-registry' },
+  { command: 'htpasswd', aptPackage: 'apache2-utils' },
 ];
 
 function hasCommand(name) {

@@ -10,6 +10,7 @@ import { storageDriverName } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
 import { buildDebugApp } from '../http/debug.js';
 import { Metrics } from '../metrics/index.js';
+import { createProxyRegistry, type ProxyRegistry, type UpstreamOptions } from '../proxy/registry.js';
 import { createRegistry } from '../registry/index.js';
 import { purgeUploads } from '../registry/purge.js';
 import { withChecks } from '../storage/base.js';
@@ -61,6 +62,42 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+
+/** The upstreams the `proxy` section configures: `remoteurl` as the catch-all, then `upstreams` by prefix. */
+export function upstreamsOf(config: BerthConfig): UpstreamOptions[] {
+  const { proxy } = config;
+  const timeoutMs = proxy.timeout ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const upstreams: UpstreamOptions[] = [];
+  if (proxy.remoteurl !== undefined) {
+    upstreams.push({
+      name: new URL(proxy.remoteurl).host,
+      prefix: '',
+      url: proxy.remoteurl,
+      username: proxy.username,
+      password: proxy.password,
+      ttlMs: proxy.ttl ?? 0,
+      timeoutMs,
+      maxBytes: proxy.maxsize,
+      namespaces: proxy.namespaces,
+    });
+  }
+  for (const upstream of proxy.upstreams) {
+    upstreams.push({
+      name: upstream.name,
+      prefix: upstream.prefix ?? upstream.name,
+      url: upstream.remoteurl,
+      username: upstream.username,
+      password: upstream.password,
+      ttlMs: upstream.ttl ?? 0,
+      timeoutMs: upstream.timeout ?? timeoutMs,
+      maxBytes: upstream.maxsize,
+      namespaces: upstream.namespaces,
+    });
+  }
+  return upstreams;
+}
+
 export interface StartOptions {
   /** Runs maintenance (upload purging, online GC) in this process; a cluster worker leaves it to the primary. */
   maintenance?: boolean;
@@ -75,7 +112,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const health = createHealthChecks(config, driver, metrics);
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const notifications = await createNotifications(config, logger, listen.port, metrics);
-  const registry = createRegistry({
+  const local = createRegistry({
     driver,
     deleteEnabled: config.storage.delete.enabled,
     readOnly: config.storage.maintenance.readonly.enabled,
@@ -85,6 +122,15 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
     },
     validationDisabled: config.validation.disabled,
   });
+  const upstreams = upstreamsOf(config);
+  let proxy: ProxyRegistry | undefined;
+  if (upstreams.length > 0) {
+    // Cached content is written through a registry of its own: pushes stay refused, references are not checked.
+    const cache = createRegistry({ driver, deleteEnabled: true, readOnly: false, validationDisabled: true });
+    proxy = createProxyRegistry(local, { upstreams, driver, cache, log: logger });
+    logger.info({ upstreams: upstreams.map((u) => ({ name: u.name, prefix: u.prefix })) }, 'pull-through cache enabled');
+  }
+  const registry = proxy ?? local;
   const app = buildApp({
     registry,
     logger,
@@ -136,6 +182,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       // After the API has drained, so that the events of the last requests are queued first.
       await notifications?.notifier.close();
       await debugApp?.close();
+      await proxy?.close();
     },
   };
 }

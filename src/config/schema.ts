@@ -9,6 +9,7 @@
 import * as z from 'zod';
 import { bool, countOrAuto, duration, freeform, group, headers, int, list, map, oneOf, pattern, secret, section, str, url } from './fields.js';
 import { withAliases } from './introspect.js';
+import { proxy } from './proxy-schema.js';
 import { auth, health, middlewareEntry, notifications, redis } from './services-schema.js';
 import { storage } from './storage-schema.js';
 
@@ -151,16 +152,7 @@ const configObject = section({
       .transform((n) => (n > 0 ? n : 1000))
       .default(1000),
   }),
-  proxy: group({
-    /** Upstream registry to cache; setting it makes this a pull-through cache. */
-    remoteurl: url().optional(),
-    /** Account on the upstream registry. */
-    username: str().optional(),
-    /** Password of `username`. */
-    password: secret().optional(),
-    /** How long cached content is kept; 0 keeps it forever. */
-    ttl: duration().optional(),
-  }),
+  proxy,
   compatibility: group({
     schema1: withAliases(
       group({

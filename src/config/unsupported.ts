@@ -27,7 +27,6 @@ export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
     isSet: (c) => (c.storage.cache.blobdescriptor ?? c.storage.cache.layerinfo) === 'redis',
   },
   { path: 'redis', isSet: (c) => defined(c.redis.addr) },
-  { path: 'proxy', isSet: (c) => defined(c.proxy.remoteurl) },
   ...(['registry', 'repository', 'storage'] as const).map((point) => ({
     path: `middleware.${point}`,
     isSet: (c: BerthConfig) => c.middleware[point].some((m) => !m.disabled),

@@ -41,7 +41,7 @@ export interface ListenOptions {
 
 export function withEvents(registry: Registry, options: ListenOptions): Registry {
   return {
-    repository: (name) => listenRepository(registry.repository(name), options),
+    repository: (name, hints) => listenRepository(registry.repository(name, hints), options),
     catalog: (page) => registry.catalog(page),
   };
 }

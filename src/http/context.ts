@@ -32,9 +32,13 @@ export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 /** The methods one resource answers; any other is 405. */
 export type Handlers<K extends RouteKind> = Partial<Record<Method, Handler<K>>>;
 
-/** Opens a repository, validating its name first (NAME_INVALID, 400). */
+/**
+ * Opens a repository, validating its name first (NAME_INVALID, 400). containerd's `?ns=` (the registry a
+ * mirror request is meant for) goes along, for a pull-through cache to choose its upstream.
+ */
 export function repositoryOf(ctx: HandlerContext, request: FastifyRequest, name: string): Repository {
-  const repository = ctx.registry.repository(name);
+  const namespace = queryParam(request, 'ns');
+  const repository = ctx.registry.repository(name, namespace ? { namespace } : undefined);
   request.berth.repository = name;
   return repository;
 }

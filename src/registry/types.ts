@@ -70,6 +70,11 @@ export interface StoredManifest {
   /** The Content-Type to serve: the media type the stored bytes declare. */
   mediaType: string;
   size: number;
+  /**
+   * An RFC 7234 `Warning` value to answer with, e.g. when a pull-through cache serves a tag it could not
+   * re-check upstream (`110 - "Response is Stale: ..."`).
+   */
+  warning?: string;
 }
 
 export interface ManifestContent extends StoredManifest {
@@ -131,9 +136,18 @@ export interface Repository {
   readonly referrers: Referrers;
 }
 
+/** What a request says about the repository beyond its name. */
+export interface RepositoryHints {
+  /**
+   * containerd's mirror query `?ns=<registry host>`: the registry the client meant. A pull-through cache uses
+   * it to pick the upstream; a plain registry ignores it.
+   */
+  namespace?: string;
+}
+
 export interface Registry {
   /** NAME_INVALID when the name breaks the grammar. The repository need not exist yet. */
-  repository(name: string): Repository;
+  repository(name: string, hints?: RepositoryHints): Repository;
   /** Repository names in lexical order. */
   catalog(page: PageRequest): Promise<Page<string>>;
 }

@@ -22,6 +22,7 @@ function setManifestHeaders(request: FastifyRequest, reply: FastifyReply, manife
     'Docker-Content-Digest': manifest.digest,
     ETag: `"${manifest.digest}"`,
   });
+  if (manifest.warning !== undefined) reply.header('Warning', manifest.warning);
 }
 
 const serve: Handler<'manifest'> = async (request, reply, route, ctx) => {
