@@ -26,6 +26,7 @@ type Action = 'GetContent' | 'PutContent' | 'Reader' | 'Writer' | 'Stat' | 'List
 class CheckedDriver implements StorageDriver {
   readonly name: string;
   declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  declare readonly purgeStaleWrites?: (olderThan: Date, options: { dryRun: boolean }) => Promise<string[]>;
   readonly #driver: StorageDriver;
   readonly #metrics: StorageMetrics | undefined;
 
@@ -36,6 +37,10 @@ class CheckedDriver implements StorageDriver {
     const redirectURL = driver.redirectURL?.bind(driver);
     if (redirectURL !== undefined) {
       this.redirectURL = (path, method) => this.#call('URLFor', [path], () => redirectURL(path, method));
+    }
+    const purgeStaleWrites = driver.purgeStaleWrites?.bind(driver);
+    if (purgeStaleWrites !== undefined) {
+      this.purgeStaleWrites = (olderThan, options) => this.#call(['/'], () => purgeStaleWrites(olderThan, options));
     }
   }
 

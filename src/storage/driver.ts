@@ -78,6 +78,12 @@ export interface StorageDriver {
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void>;
   /** A URL the client may fetch the content from directly, or undefined when the driver serves it itself. */
   redirectURL?(path: string, method: 'GET' | 'HEAD'): Promise<string | undefined>;
+  /**
+   * Removes what writers of dead processes left behind outside the tree (S3: incomplete multipart uploads)
+   * when started before `olderThan`, and returns the paths they were writing. Upload purging calls it;
+   * drivers whose writes leave nothing hidden omit it.
+   */
+  purgeStaleWrites?(olderThan: Date, options: { dryRun: boolean }): Promise<string[]>;
 }
 
 const PATH_GRAMMAR = /^(\/[A-Za-z0-9._:-]+)+$/;
