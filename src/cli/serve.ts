@@ -18,10 +18,13 @@ import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { FilesystemDriver } from '../storage/drivers/filesystem.js';
 import { InMemoryDriver } from '../storage/drivers/memory.js';
+import { S3Driver } from '../storage/drivers/s3.js';
+import { isNotFound } from '../storage/errors.js';
 import { scheduleGarbageCollection } from './gc.js';
 import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
+import { s3DriverOptions } from './s3-options.js';
 import { serverTlsOptions, tlsEnabled } from './tls.js';
 
 export interface ListenAddress {
@@ -50,6 +53,8 @@ function createBackend(config: BerthConfig): StorageDriver {
       return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) });
     case 'inmemory':
       return new InMemoryDriver();
+    case 's3':
+      return new S3Driver(s3DriverOptions(config.storage));
     default:
       throw new Error(`not supported yet: storage.${name}`);
   }
@@ -109,6 +114,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const debug = config.http.debug;
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
   const driver = createStorageDriver(config, metrics);
+  await checkStorage(driver);
   const health = createHealthChecks(config, driver, metrics);
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const notifications = await createNotifications(config, logger, listen.port, metrics);
@@ -187,14 +193,32 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   };
 }
 
+/** Fails start-up when the storage cannot be reached (S3: no such bucket, bad credentials, no endpoint). */
+async function checkStorage(driver: StorageDriver): Promise<void> {
+  try {
+    await driver.stat('/');
+  } catch (err) {
+    // A filesystem root that does not exist yet is made by the first write.
+    if (isNotFound(err)) return;
+    const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
+    throw new Error(`storage ${driver.name} is not usable: ${cause}`, { cause: err });
+  }
+}
+
 export function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
   const purging = config.storage.maintenance.uploadpurging;
   if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
   const run = async () => {
     try {
-      const { purged } = await purgeUploads(driver, { olderThan: new Date(Date.now() - purging.age), dryRun: purging.dryrun });
+      const { purged, abortedWrites } = await purgeUploads(driver, {
+        olderThan: new Date(Date.now() - purging.age),
+        dryRun: purging.dryrun,
+      });
       if (purged.length > 0) logger.info({ count: purged.length, dryRun: purging.dryrun }, 'purged stale uploads');
       if (!purging.dryrun) metrics?.uploadsClosed.inc({ result: 'purged' }, purged.length);
+      if (abortedWrites.length > 0) {
+        logger.info({ count: abortedWrites.length, dryRun: purging.dryrun }, 'aborted stale storage writes');
+      }
     } catch (err) {
       logger.error({ err }, 'upload purging failed');
     }

@@ -17,6 +17,8 @@ import {
   str,
 } from './fields.js';
 
+const MiB = 1024 * 1024;
+
 const filesystem = section({
   /** Directory under which the `docker/registry/v2` tree lives. Relative paths are resolved against the cwd. */
   rootdirectory: str()
@@ -35,14 +37,14 @@ const s3 = section({
   secretkey: secret().optional(),
   /** Temporary session token to go with the keys. */
   sessiontoken: secret().optional(),
-  /** AWS region of the bucket. */
+  /** AWS region of the bucket; may be omitted with `regionendpoint` (then us-east-1). */
   region: str().optional(),
   /** Endpoint of an S3-compatible service (MinIO, Ceph...). */
   regionendpoint: str().optional(),
   /** Path-style (`host/bucket/key`) rather than virtual-hosted requests. */
   forcepathstyle: bool().optional(),
   /** Bucket that holds the registry. */
-  bucket: str().optional(),
+  bucket: str(),
   /** Key prefix inside the bucket. */
   rootdirectory: str().optional(),
   /** Server-side encryption of stored objects. */
@@ -53,16 +55,18 @@ const s3 = section({
   secure: bool().optional(),
   /** Skips TLS verification of the endpoint. */
   skipverify: bool().optional(),
-  /** Signature version 4 (default true in Distribution). */
-  v4auth: bool().optional(),
-  /** Multipart upload part size in bytes (min 5 MiB). */
-  chunksize: int().optional(),
-  /** Part size in bytes of server-side multipart copies (default 32 MiB). */
-  multipartcopychunksize: int().optional(),
+  /** Signature version 4 (default true). Berth signs with v4 only: false is refused. */
+  v4auth: bool()
+    .refine((v4) => v4, { message: 'false is not supported: Berth signs requests with Signature Version 4 only' })
+    .optional(),
+  /** Smallest part size of multipart uploads in bytes (default 10 MiB, min 5 MiB); doubled for huge blobs. */
+  chunksize: int({ min: 5 * MiB }).optional(),
+  /** Part size in bytes of server-side multipart copies (default 32 MiB, min 5 MiB). */
+  multipartcopychunksize: int({ min: 5 * MiB }).optional(),
   /** Parts copied at once in a multipart copy (default 100). */
-  multipartcopymaxconcurrency: int().optional(),
+  multipartcopymaxconcurrency: int({ min: 1 }).optional(),
   /** Objects larger than this many bytes are copied in parts (default 32 MiB). */
-  multipartcopythresholdsize: int().optional(),
+  multipartcopythresholdsize: int({ min: 0 }).optional(),
   /** STANDARD, REDUCED_REDUNDANCY, ..., or NONE to send no storage class. */
   storageclass: str().optional(),
   /** Canned ACL of stored objects (default private). */
@@ -73,8 +77,13 @@ const s3 = section({
   usedualstack: bool().optional(),
   /** S3 Transfer Acceleration endpoints. */
   accelerate: bool().optional(),
-  /** AWS SDK log level (off, debug, ...). */
+  /** AWS SDK log level (off, debug, ...); accepted and ignored, S3 failures are logged by Berth. */
   loglevel: str().optional(),
+  /**
+   * Berth only. `when_required` (default) sends request checksums only where S3 demands them, as registry:2
+   * does; `when_supported` adds the AWS SDK's streaming CRC32 checksums, which Ceph RGW and older MinIO refuse.
+   */
+  checksums: oneOf(['when_required', 'when_supported']).default('when_required'),
 });
 
 /** Parameters of the drivers Berth recognises but does not model key by key yet. */

@@ -17,7 +17,6 @@ const defined = (value: unknown): boolean => value !== undefined;
 
 export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
   { path: 'http.tls.letsencrypt', isSet: (c) => defined(c.http.tls.letsencrypt.cachefile) },
-  { path: 'storage.s3', isSet: (c) => defined(c.storage.s3) },
   { path: 'storage.azure', isSet: (c) => defined(c.storage.azure) },
   { path: 'storage.gcs', isSet: (c) => defined(c.storage.gcs) },
   { path: 'storage.swift', isSet: (c) => defined(c.storage.swift) },

@@ -1,6 +1,7 @@
 /**
  * Upload purging (`storage.maintenance.uploadpurging`): removes upload sessions older than a given age, as
- * Distribution does, so abandoned pushes do not hold disk forever.
+ * Distribution does, so abandoned pushes do not hold disk forever, and has the driver drop what dead writers
+ * left outside the tree by the same age (S3: incomplete multipart uploads, which are billed).
  */
 import type { StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
@@ -10,6 +11,8 @@ import { deleteIfPresent, listIfPresent } from './links.js';
 export interface PurgeResult {
   /** Paths of the upload directories removed (or that would be, on a dry run). */
   purged: string[];
+  /** Paths whose abandoned partial writes the driver removed (or would). */
+  abortedWrites: string[];
 }
 
 export async function purgeUploads(
@@ -35,7 +38,8 @@ export async function purgeUploads(
       if (!options.dryRun) await deleteIfPresent(driver, session);
     }
   }
-  return { purged };
+  const abortedWrites = (await driver.purgeStaleWrites?.(options.olderThan, { dryRun: options.dryRun })) ?? [];
+  return { purged, abortedWrites };
 }
 
 /** When a session started; a session with no readable start time counts as ancient, as in Distribution. */

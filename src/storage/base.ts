@@ -21,7 +21,18 @@ export function withChecks(driver: StorageDriver, options: { metrics?: StorageMe
   return new CheckedDriver(driver, options.metrics);
 }
 
-type Action = 'GetContent' | 'PutContent' | 'Reader' | 'Writer' | 'Stat' | 'List' | 'Move' | 'Delete' | 'URLFor' | 'Walk';
+type Action =
+  | 'GetContent'
+  | 'PutContent'
+  | 'Reader'
+  | 'Writer'
+  | 'Stat'
+  | 'List'
+  | 'Move'
+  | 'Delete'
+  | 'URLFor'
+  | 'Walk'
+  | 'PurgeStaleWrites';
 
 class CheckedDriver implements StorageDriver {
   readonly name: string;
@@ -40,7 +51,7 @@ class CheckedDriver implements StorageDriver {
     }
     const purgeStaleWrites = driver.purgeStaleWrites?.bind(driver);
     if (purgeStaleWrites !== undefined) {
-      this.purgeStaleWrites = (olderThan, options) => this.#call(['/'], () => purgeStaleWrites(olderThan, options));
+      this.purgeStaleWrites = (olderThan, options) => this.#call('PurgeStaleWrites', ['/'], () => purgeStaleWrites(olderThan, options));
     }
   }
 

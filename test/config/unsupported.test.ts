@@ -18,7 +18,6 @@ const base = 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /srv/reg
 /** One config snippet per pending option, each setting it the way a registry:2 user would. */
 const examples: Record<string, string> = {
   'http.tls.letsencrypt': base + 'http:\n  tls:\n    letsencrypt:\n      cachefile: /certs/acme.json\n      email: ops@example.com\n',
-  'storage.s3': 'version: 0.1\nstorage:\n  s3:\n    region: us-east-1\n    bucket: images\n    encrypt: "true"\n    chunksize: 5242880\n',
   'storage.azure': 'version: 0.1\nstorage:\n  azure:\n    accountname: acct\n    accountkey: key\n    container: images\n',
   'storage.gcs': 'version: 0.1\nstorage:\n  gcs:\n    bucket: images\n',
   'storage.swift': 'version: 0.1\nstorage:\n  swift:\n    container: images\n',
@@ -56,7 +55,7 @@ describe('options not supported yet', () => {
 
   it('counts options set through the environment', () => {
     assert.deepEqual(problems(base, { REGISTRY_REDIS_ADDR: 'localhost:6379' }), ['not supported yet: redis']);
-    assert.deepEqual(problems(base, { REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_BUCKET: 'b' }), ['not supported yet: storage.s3']);
+    assert.deepEqual(problems(base, { REGISTRY_STORAGE: 'gcs', REGISTRY_STORAGE_GCS_BUCKET: 'b' }), ['not supported yet: storage.gcs']);
   });
 
   it('ignores sections that are present but do nothing, as Distribution does', () => {
