@@ -52,6 +52,9 @@ export interface S3DriverOptions {
 }
 
 export function createS3Client(options: S3DriverOptions): S3Client {
+  // The SDK warns on Node 20 that its releases from 2027 on need Node 22; Berth's lockfile pins one that
+  // runs on Node 20, so the multi-line warning in every start-up log tells operators nothing they can act on.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const checksums = options.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
   const config: S3ClientConfig = {
     region: options.region,
