@@ -11,6 +11,9 @@ import { buildApp } from '../http/app.js';
 import { buildDebugApp } from '../http/debug.js';
 import { Metrics } from '../metrics/index.js';
 import { createProxyRegistry, type ProxyRegistry, type UpstreamOptions } from '../proxy/registry.js';
+import { InMemoryBlobDescriptorCache } from '../registry/cache/memory.js';
+import { RedisBlobDescriptorCache } from '../registry/cache/redis.js';
+import type { BlobDescriptorCache } from '../registry/cache/types.js';
 import { createRegistry } from '../registry/index.js';
 import { purgeUploads } from '../registry/purge.js';
 import { withChecks } from '../storage/base.js';
@@ -24,6 +27,7 @@ import { scheduleGarbageCollection } from './gc.js';
 import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
+import { createRedisClient } from './redis.js';
 import { s3DriverOptions } from './s3-options.js';
 import { serverTlsOptions, tlsEnabled } from './tls.js';
 
@@ -118,6 +122,14 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const health = createHealthChecks(config, driver, metrics);
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const notifications = await createNotifications(config, logger, listen.port, metrics);
+  const redis = createRedisClient(config.redis, logger);
+  const blobDescriptorCache = createBlobDescriptorCache(config, redis);
+  let lastCacheError = 0;
+  const onCacheError = (err: unknown): void => {
+    if (Date.now() - lastCacheError < 60_000) return;
+    lastCacheError = Date.now();
+    logger.warn({ err }, 'blob descriptor cache failed; reading the storage instead');
+  };
   const local = createRegistry({
     driver,
     deleteEnabled: config.storage.delete.enabled,
@@ -127,12 +139,22 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       deny: config.validation.manifests.urls.deny.map((source) => new RegExp(source)),
     },
     validationDisabled: config.validation.disabled,
+    ...(blobDescriptorCache !== undefined && { blobDescriptorCache }),
+    onCacheError,
   });
   const upstreams = upstreamsOf(config);
   let proxy: ProxyRegistry | undefined;
   if (upstreams.length > 0) {
     // Cached content is written through a registry of its own: pushes stay refused, references are not checked.
-    const cache = createRegistry({ driver, deleteEnabled: true, readOnly: false, validationDisabled: true });
+    // It shares the blob descriptor cache, so that what it removes is forgotten there too.
+    const cache = createRegistry({
+      driver,
+      deleteEnabled: true,
+      readOnly: false,
+      validationDisabled: true,
+      ...(blobDescriptorCache !== undefined && { blobDescriptorCache }),
+      onCacheError,
+    });
     proxy = createProxyRegistry(local, { upstreams, driver, cache, log: logger });
     logger.info({ upstreams: upstreams.map((u) => ({ name: u.name, prefix: u.prefix })) }, 'pull-through cache enabled');
   }
@@ -189,8 +211,24 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       await notifications?.notifier.close();
       await debugApp?.close();
       await proxy?.close();
+      redis?.disconnect();
     },
   };
+}
+
+/** `storage.cache.blobdescriptor` (or its old name `layerinfo`): none, this process's memory, or Redis. */
+function createBlobDescriptorCache(config: BerthConfig, redis: ReturnType<typeof createRedisClient>): BlobDescriptorCache | undefined {
+  const { cache } = config.storage;
+  const ttlMs = cache.blobdescriptorttl;
+  switch (cache.blobdescriptor ?? cache.layerinfo) {
+    case 'inmemory':
+      return new InMemoryBlobDescriptorCache({ ttlMs, ...(cache.blobdescriptorsize !== undefined && { size: cache.blobdescriptorsize }) });
+    case 'redis':
+      if (redis === undefined) throw new Error('storage.cache.blobdescriptor: redis needs redis.addr');
+      return new RedisBlobDescriptorCache(redis, { ttlMs });
+    default:
+      return undefined;
+  }
 }
 
 /** Fails start-up when the storage cannot be reached (S3: no such bucket, bad credentials, no endpoint). */

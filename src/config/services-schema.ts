@@ -124,6 +124,8 @@ export const notifications = withAliases(
 export const redis = group({
   /** `host:port` of the Redis server; unset means no Redis. */
   addr: str().optional(),
+  /** Berth only (Distribution 3 spelling): `host:port` of several Redis Cluster nodes, instead of `addr`. */
+  addrs: list(str()).default([]),
   /** Password for AUTH. */
   password: secret().optional(),
   /** Database number. */

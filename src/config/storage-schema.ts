@@ -5,6 +5,7 @@
 import {
   bool,
   choice,
+  duration,
   durationText,
   freeform,
   group,
@@ -117,6 +118,8 @@ export const storage = choice(
       blobdescriptor: oneOf(['inmemory', 'redis']).optional(),
       /** Entries kept by the inmemory blob descriptor cache. */
       blobdescriptorsize: int({ min: 1 }).optional(),
+      /** Berth only: how long a cached blob descriptor is trusted without looking at the storage. */
+      blobdescriptorttl: duration().default(ms('10m')),
       /** Old name of `blobdescriptor`, still read by Distribution. */
       layerinfo: oneOf(['inmemory', 'redis']).optional(),
     }),

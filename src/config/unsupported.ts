@@ -21,11 +21,6 @@ export const NOT_SUPPORTED_YET: readonly PendingOption[] = [
   { path: 'storage.gcs', isSet: (c) => defined(c.storage.gcs) },
   { path: 'storage.swift', isSet: (c) => defined(c.storage.swift) },
   { path: 'storage.oss', isSet: (c) => defined(c.storage.oss) },
-  {
-    path: 'storage.cache.blobdescriptor: redis',
-    isSet: (c) => (c.storage.cache.blobdescriptor ?? c.storage.cache.layerinfo) === 'redis',
-  },
-  { path: 'redis', isSet: (c) => defined(c.redis.addr) },
   ...(['registry', 'repository', 'storage'] as const).map((point) => ({
     path: `middleware.${point}`,
     isSet: (c: BerthConfig) => c.middleware[point].some((m) => !m.disabled),

@@ -3,6 +3,8 @@ import { validateRepositoryName } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { RepositoryBlobStore } from './blobs.js';
 import { CatalogCache } from './catalog.js';
+import { CachedBlobStore, type CacheErrorHandler } from './cache/blobs.js';
+import type { BlobDescriptorCache } from './cache/types.js';
 import { RepositoryManifestStore, type ManifestURLPolicy } from './manifests.js';
 import { RepositoryReferrers } from './referrers.js';
 import { paginate, RepositoryTagStore } from './tags.js';
@@ -17,6 +19,10 @@ export interface RegistryOptions {
   validationDisabled?: boolean;
   /** How stale the in-memory catalog may get before it is re-read in the background; 5 s by default. */
   catalogMaxAgeMs?: number;
+  /** Answers blob stats from a cache (`storage.cache.blobdescriptor`). */
+  blobDescriptorCache?: BlobDescriptorCache;
+  /** Told about cache failures, which the registry otherwise treats as misses. */
+  onCacheError?: CacheErrorHandler;
 }
 
 export function createRegistry(options: RegistryOptions): Registry {
@@ -25,14 +31,17 @@ export function createRegistry(options: RegistryOptions): Registry {
   const urls = options.manifestURLs ?? { allow: [], deny: [] };
   const tracker = new UploadTracker();
   const catalog = new CatalogCache(driver, options.catalogMaxAgeMs ?? 5000);
+  const cache = options.blobDescriptorCache;
+  const onCacheError = options.onCacheError ?? (() => undefined);
 
   return {
     repository(name: string): Repository {
       validateRepositoryName(name);
       const tags = new RepositoryTagStore(driver, name);
+      const blobs = new RepositoryBlobStore({ name, driver, policy, tracker });
       return {
         name,
-        blobs: new RepositoryBlobStore({ name, driver, policy, tracker }),
+        blobs: cache === undefined ? blobs : new CachedBlobStore(blobs, name, cache, onCacheError),
         manifests: new RepositoryManifestStore(
           {
             name,
