@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // Runs the whole test suite from dist/ (run `tsc` first; `npm test` does). The end-to-end tests drive real
 // clients and the reference registry, so their Debian packages are installed first when running as root
-// (as CI does) or named with the exact install line otherwise.
+// (as CI does) or named with the exact install line otherwise. The S3 tests run against a one-node Ceph
+// cluster (RADOS Gateway) that the first of them starts (`scripts/ceph-s3/start.sh`, via test/helpers/s3.ts)
+// in a fresh directory of this run; it is stopped and removed when the run ends. Set S3_ENDPOINT,
+// S3_ACCESS_KEY and S3_SECRET_KEY to use another S3 store instead.
 //
 // Usage: node scripts/test.js [dist paths...] [node --test options...]
 //   paths (files or directories, default dist/test) narrow the run; options such as --test-name-pattern=...
 //   are passed on to node --test.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +24,13 @@ const REQUIRED = [
   { command: 'podman', aptPackage: 'podman' },
   { command: 'docker-registry', aptPackage: 'docker-registry' },
   { command: 'htpasswd', aptPackage: 'apache2-utils' },
+  // The S3 store of the S3 driver and replica tests (scripts/ceph-s3/start.sh also needs curl and flock).
+  { command: 'ceph-mon', aptPackage: 'ceph-mon' },
+  { command: 'ceph-osd', aptPackage: 'ceph-osd' },
+  { command: 'radosgw', aptPackage: 'radosgw' },
+  { command: 'ceph', aptPackage: 'ceph-common' },
+  { command: 'curl', aptPackage: 'curl' },
+  { command: 'flock', aptPackage: 'util-linux' },
 ];
 
 function hasCommand(name) {
@@ -97,14 +107,29 @@ if (files.length === 0) {
 
 ensurePackages();
 
+// A Ceph cluster of this run only, unless the caller points the tests at an S3 store or a cluster of its own.
+const ownCeph = !process.env.S3_ENDPOINT && !process.env.CEPH_S3_DATA_DIR;
+const env = { ...process.env };
+if (ownCeph) env.CEPH_S3_DATA_DIR = path.join(mkdtempSync(path.join(os.tmpdir(), 'berth-test-ceph-')), 'cluster');
+
 // One test file per core: e2e files each run a registry and its clients, which keep a core busy.
 const concurrency = Math.max(1, os.availableParallelism());
-process.exit(
-  run(process.execPath, [
+const status = run(
+  process.execPath,
+  [
     '--test',
     `--test-concurrency=${concurrency}`,
     `--test-timeout=${PER_TEST_TIMEOUT_MS}`,
     ...options,
     ...files.map((file) => path.relative(process.cwd(), file)),
-  ]),
+  ],
+  env,
 );
+if (ownCeph) {
+  const dataDir = env.CEPH_S3_DATA_DIR;
+  if (existsSync(dataDir) && run(path.join(ROOT, 'scripts', 'ceph-s3', 'stop.sh'), [dataDir, '--purge']) !== 0) {
+    console.error(`could not stop the test Ceph cluster in ${dataDir}`);
+  }
+  rmSync(path.dirname(dataDir), { recursive: true, force: true });
+}
+process.exit(status);

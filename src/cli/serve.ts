@@ -225,7 +225,7 @@ function createBlobDescriptorCache(config: BerthConfig, redis: ReturnType<typeof
       return new InMemoryBlobDescriptorCache({ ttlMs, ...(cache.blobdescriptorsize !== undefined && { size: cache.blobdescriptorsize }) });
     case 'redis':
       if (redis === undefined) throw new Error('storage.cache.blobdescriptor: redis needs redis.addr');
-      return new RedisBlobDescriptorCache(redis, { ttlMs });
+      return new RedisBlobDescriptorCache(redis, { ttlMs, prefix: config.redis.keyprefix });
     default:
       return undefined;
   }

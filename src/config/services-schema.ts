@@ -126,6 +126,8 @@ export const redis = group({
   addr: str().optional(),
   /** Berth only (Distribution 3 spelling): `host:port` of several Redis Cluster nodes, instead of `addr`. */
   addrs: list(str()).default([]),
+  /** Berth only: prefix of every key Berth writes, so registries can share one Redis database. */
+  keyprefix: str().default('berth:'),
   /** Password for AUTH. */
   password: secret().optional(),
   /** Database number. */

@@ -20,6 +20,8 @@ export interface StartOptions {
   rootDirectory?: string;
   /** Deep-merged over the generated config (same keys as Distribution's config.yml). */
   config?: Record<string, unknown>;
+  /** Replaces the generated `storage` section (filesystem in a temp dir), e.g. with an `s3` one. */
+  storage?: Record<string, unknown>;
   readyTimeoutMs?: number;
 }
 
@@ -131,7 +133,7 @@ export async function startRegistry(options: StartOptions): Promise<RunningRegis
     {
       version: 0.1,
       log: { level: 'info', formatter: 'text' },
-      storage: { filesystem: { rootdirectory: rootDirectory }, delete: { enabled: true } },
+      storage: options.storage ?? { filesystem: { rootdirectory: rootDirectory }, delete: { enabled: true } },
       http: { addr: host },
     },
     options.config ?? {},

@@ -96,6 +96,7 @@ async function freePort(): Promise<number> {
 }
 
 export function s3Client(store: S3Endpoint): S3Client {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: store.endpoint,
     region: store.region,

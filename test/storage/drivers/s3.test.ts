@@ -15,9 +15,13 @@ import { PathNotFoundError } from '../../../src/storage/errors.js';
 import { s3Client, testBucket, type TestBucket } from '../../helpers/s3.js';
 import { runDriverSuite } from '../driver-suite.js';
 
+// One bucket for the file; every test of the suite gets its own rootdirectory in it.
+let suiteBucket: Promise<TestBucket> | undefined;
+after(async () => (await suiteBucket)?.cleanup());
 runDriverSuite('s3', async () => {
-  const bucket = await testBucket();
-  return { driver: new S3Driver(bucket.driverOptions()), cleanup: () => bucket.cleanup() };
+  const bucket = await (suiteBucket ??= testBucket());
+  const rootDirectory = `suite-${randomBytes(6).toString('hex')}`;
+  return { driver: new S3Driver(bucket.driverOptions({ rootDirectory })), cleanup: async () => undefined };
 });
 
 describe('S3Driver on a real bucket', () => {
