@@ -84,7 +84,31 @@ export function createS3Client(options: S3DriverOptions): S3Client {
     httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 256, rejectUnauthorized: !options.skipVerify }),
     httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 256 }),
   };
-  return new S3Client(config);
+  const client = new S3Client(config);
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        describeFailure(err);
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'berthDescribeFailure' },
+  );
+  return client;
+}
+
+/**
+ * Gives an S3 error a message that says what happened: Ceph RGW sends no `<Message>`, which leaves the SDK's
+ * `UnknownError`. The error keeps its name and fields, which callers test.
+ */
+function describeFailure(err: unknown): void {
+  if (!(err instanceof Error)) return;
+  const status = (err as S3Failure).$metadata?.httpStatusCode;
+  if (status === undefined) return;
+  const detail = err.message === '' || err.message === 'UnknownError' || err.message === err.name ? '' : `: ${err.message}`;
+  err.message = `S3 ${err.name} (HTTP ${status})${detail}`;
 }
 
 /** Maps driver paths (`/a/b`) to keys (`<root>/a/b`) and back, as Distribution's `s3Path` does. */
