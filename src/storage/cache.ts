@@ -54,6 +54,7 @@ export function withContentCache(driver: StorageDriver, options: Partial<Content
 class CachingDriver implements StorageDriver {
   readonly name: string;
   declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
+  declare readonly purgeStaleWrites?: (olderThan: Date, options: { dryRun: boolean }) => Promise<string[]>;
   readonly #driver: StorageDriver;
   readonly #options: ContentCacheOptions;
   readonly #entries = new Map<string, Entry>();
@@ -64,6 +65,7 @@ class CachingDriver implements StorageDriver {
     this.#options = options;
     this.name = driver.name;
     if (driver.redirectURL) this.redirectURL = driver.redirectURL.bind(driver);
+    if (driver.purgeStaleWrites) this.purgeStaleWrites = driver.purgeStaleWrites.bind(driver);
   }
 
   async getContent(path: string): Promise<Buffer> {

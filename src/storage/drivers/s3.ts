@@ -98,6 +98,7 @@ export class S3Driver implements StorageDriver {
     return Buffer.from(await object.Body!.transformToByteArray());
   }
 
+  /** Always durable: S3 acknowledges a PutObject once it is stored. */
   async putContent(path: string, content: Uint8Array): Promise<void> {
     await this.#client.send(
       new PutObjectCommand({
@@ -145,7 +146,14 @@ export class S3Driver implements StorageDriver {
     if (path !== '/') {
       try {
         const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#keys.key(path) }));
-        return { path, size: head.ContentLength ?? 0, modTime: head.LastModified ?? new Date(), isDir: false };
+        return {
+          path,
+          size: head.ContentLength ?? 0,
+          modTime: head.LastModified ?? new Date(),
+          isDir: false,
+          // A replaced object gets a new time, and a new ETag unless its content is the same.
+          ...(head.ETag && { version: `${head.ETag}@${head.LastModified?.getTime() ?? ''}` }),
+        };
       } catch (err) {
         if (!isNoSuchKey(err)) throw err;
       }
