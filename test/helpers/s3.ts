@@ -51,11 +51,12 @@ async function startStore(): Promise<S3Endpoint> {
     return fromEnv(process.env);
   }
   const dataDir = process.env.CEPH_S3_DATA_DIR ?? path.join(os.tmpdir(), 'berth-test-ceph-s3');
-  // Free ports for a first start; a running or stopped cluster keeps the ones it has.
+  // Free ports for a first start; a running or stopped cluster keeps the ones it has. `--close`: the daemons
+  // the script starts must not inherit the lock, or the other test files would wait for them forever.
   const env = { ...process.env, CEPH_S3_PORT: String(await freePort()), CEPH_S3_MON_PORT: String(await freePort()) };
   let stdout: string;
   try {
-    ({ stdout } = await promisify(execFile)('flock', [`${dataDir}.lock`, START_SCRIPT, dataDir], {
+    ({ stdout } = await promisify(execFile)('flock', ['--close', `${dataDir}.lock`, START_SCRIPT, dataDir], {
       env,
       timeout: START_TIMEOUT_MS,
       maxBuffer: 1 << 20,
