@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 import { collectGarbage, GcAbortedError, type GcReport } from '../registry/gc/index.js';
+import type { Digest } from '../oci/digest.js';
 import type { StorageDriver } from '../storage/driver.js';
 
 export interface GarbageCollectFlags {
@@ -49,11 +50,13 @@ export async function garbageCollect(
   driver: StorageDriver,
   flags: GarbageCollectFlags,
   out: NodeJS.WritableStream,
+  onBlobDeleted?: (digest: Digest) => Promise<void>,
 ): Promise<GcReport> {
   const report = await collectGarbage(driver, {
     dryRun: flags.dryRun,
     deleteUntagged: flags.deleteUntagged,
     gracePeriodMs: 0,
+    ...(onBlobDeleted !== undefined && { onBlobDeleted }),
     emit: (line) => out.write(`${line}\n`),
   });
   out.write(`${summarize(report, flags.dryRun)}\n`);
@@ -61,7 +64,12 @@ export async function garbageCollect(
 }
 
 /** Starts online collection when configured; returns a stop function that also waits for a run under way. */
-export function scheduleGarbageCollection(config: BerthConfig, driver: StorageDriver, logger: Logger): () => Promise<void> {
+export function scheduleGarbageCollection(
+  config: BerthConfig,
+  driver: StorageDriver,
+  logger: Logger,
+  onBlobDeleted?: (digest: Digest) => Promise<void>,
+): () => Promise<void> {
   const gc = config.storage.maintenance.gc;
   if (!gc.enabled || config.storage.maintenance.readonly.enabled) return async () => {};
   let running: Promise<void> | undefined;
@@ -75,6 +83,7 @@ export function scheduleGarbageCollection(config: BerthConfig, driver: StorageDr
         dryRun: gc.dryrun,
         deleteUntagged: gc.deleteuntagged,
         gracePeriodMs: gc.graceperiod,
+        ...(onBlobDeleted !== undefined && { onBlobDeleted }),
         emit: (line) => {
           if (line.trim() !== '') logger.debug({ gc: line.trim() }, 'garbage collection');
         },

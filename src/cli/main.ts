@@ -8,7 +8,9 @@ import { formatEffectiveConfig } from '../config/print.js';
 import { servePrimary, serveWorker, workerCount } from './cluster.js';
 import { garbageCollect, normalizeBooleanFlags } from './gc.js';
 import { htpasswdAdd, htpasswdDelete } from './htpasswd.js';
-import { createStorageDriver, serve } from './serve.js';
+import { createLogger } from './logging.js';
+import { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady } from './redis.js';
+import { createBlobDescriptorCache, createStorageDriver, serve } from './serve.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -43,7 +45,17 @@ program
   .action(async (path: string | undefined, flags: { dryRun: boolean; deleteUntagged: boolean }) => {
     const { config, warnings } = load(path);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    await garbageCollect(createStorageDriver(config), flags, process.stdout);
+    // With a shared Redis cache, the replicas must forget the blobs deleted here.
+    const redis = (config.storage.cache.blobdescriptor ?? config.storage.cache.layerinfo) === 'redis' ? createRedisClient(config.redis, createLogger(config.log)) : undefined;
+    if (redis !== undefined && !(await whenReady(redis, config.redis.dialtimeout ?? DEFAULT_DIAL_TIMEOUT_MS))) {
+      throw new Error('redis is not reachable: the replicas would keep serving the deleted blobs from their cache');
+    }
+    const cache = redis && createBlobDescriptorCache(config, redis);
+    try {
+      await garbageCollect(createStorageDriver(config), flags, process.stdout, cache && ((digest) => cache.deleteBlob(digest)));
+    } finally {
+      redis?.disconnect();
+    }
   });
 
 program

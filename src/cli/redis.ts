@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
+/** How long start-up waits for Redis before serving without the cache for now. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 
 export function parseRedisAddress(addr: string): { host: string; port: number } {
   const match = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(addr);
@@ -42,4 +44,22 @@ export function createRedisClient(config: BerthConfig['redis'], logger: Logger):
     logger.warn({ err: err.message, redis: addrs }, 'redis unavailable; the blob descriptor cache is bypassed');
   });
   return client;
+}
+
+/**
+ * Waits until the client is connected, at most `timeoutMs`; false when it is not by then. Commands fail at
+ * once until then (no offline queue), so callers wait before relying on the cache.
+ */
+export async function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const onReady = () => done(true);
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    };
+    client.on('ready', onReady);
+  });
 }

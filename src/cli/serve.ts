@@ -10,6 +10,7 @@ import { storageDriverName } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
 import { buildDebugApp } from '../http/debug.js';
 import { Metrics } from '../metrics/index.js';
+import type { Digest } from '../oci/digest.js';
 import { createProxyRegistry, type ProxyRegistry, type UpstreamOptions } from '../proxy/registry.js';
 import { InMemoryBlobDescriptorCache } from '../registry/cache/memory.js';
 import { RedisBlobDescriptorCache } from '../registry/cache/redis.js';
@@ -27,7 +28,7 @@ import { scheduleGarbageCollection } from './gc.js';
 import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
-import { createRedisClient } from './redis.js';
+import { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady } from './redis.js';
 import { s3DriverOptions } from './s3-options.js';
 import { serverTlsOptions, tlsEnabled } from './tls.js';
 
@@ -123,6 +124,9 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const notifications = await createNotifications(config, logger, listen.port, metrics);
   const redis = createRedisClient(config.redis, logger);
+  if (redis !== undefined && !(await whenReady(redis, config.redis.dialtimeout ?? DEFAULT_DIAL_TIMEOUT_MS))) {
+    logger.warn({ redis: config.redis.addrs.length > 0 ? config.redis.addrs : config.redis.addr }, 'redis not reachable yet; serving without the cache until it is');
+  }
   const blobDescriptorCache = createBlobDescriptorCache(config, redis);
   let lastCacheError = 0;
   const onCacheError = (err: unknown): void => {
@@ -195,7 +199,9 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   }
   const maintenance = options.maintenance !== false;
   const stopPurging = maintenance ? scheduleUploadPurging(config, driver, logger, metrics) : () => {};
-  const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger) : async () => {};
+  const forgetBlob =
+    blobDescriptorCache && ((digest: Digest) => blobDescriptorCache.deleteBlob(digest).catch(onCacheError));
+  const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger, forgetBlob) : async () => {};
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
   logger.info({ address, storage: driver.name, tls: tls !== undefined, http2: tls !== undefined && !config.http.http2.disabled }, 'listening');
@@ -217,7 +223,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
 }
 
 /** `storage.cache.blobdescriptor` (or its old name `layerinfo`): none, this process's memory, or Redis. */
-function createBlobDescriptorCache(config: BerthConfig, redis: ReturnType<typeof createRedisClient>): BlobDescriptorCache | undefined {
+export function createBlobDescriptorCache(config: BerthConfig, redis: ReturnType<typeof createRedisClient>): BlobDescriptorCache | undefined {
   const { cache } = config.storage;
   const ttlMs = cache.blobdescriptorttl;
   switch (cache.blobdescriptor ?? cache.layerinfo) {

@@ -45,6 +45,8 @@ export interface GcOptions {
   emit?: (line: string) => void;
   /** Stops the run between two steps (never inside a deletion), rejecting with GcAbortedError. */
   signal?: AbortSignal;
+  /** Told of each blob deleted, to drop it from the blob descriptor cache (which replicas may share). */
+  onBlobDeleted?: (digest: Digest) => Promise<void>;
 }
 
 export class GcAbortedError extends Error {
@@ -134,6 +136,7 @@ export async function collectGarbage(driver: StorageDriver, options: GcOptions):
     const outcome = await sweepIfUnclaimed(driver, digest, state, { cutoff, deleteLease: true, runId }, async () => {
       await deleteIfPresent(driver, blobDataPath(digest));
       for (const name of linkedIn) await deleteIfPresent(driver, linkDir(layerLinkPath(name, digest)));
+      await options.onBlobDeleted?.(digest);
     });
     if (outcome === 'swept') {
       report.blobsDeleted++;

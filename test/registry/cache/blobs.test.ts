@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { digestOf, type Digest } from '../../../src/oci/digest.js';
 import { BlobUnknownError } from '../../../src/oci/errors.js';
 import { InMemoryBlobDescriptorCache } from '../../../src/registry/cache/memory.js';
+import { collectGarbage } from '../../../src/registry/gc/index.js';
 import { createRegistry } from '../../../src/registry/index.js';
 import type { BlobDescriptorCache } from '../../../src/registry/cache/types.js';
 import type { BlobDescriptor } from '../../../src/registry/types.js';
@@ -94,6 +95,23 @@ describe('blob descriptor cache in front of a repository', () => {
     const committed: BlobDescriptor = await session.commit(digest);
     assert.deepEqual(await repo.blobs.stat(digest), committed);
     assert.ok(reported.length >= 2 && reported.every((err) => err === failure));
+  });
+
+  it('garbage collection makes the cache forget the blobs it deletes', async () => {
+    const cache = new InMemoryBlobDescriptorCache({ ttlMs: 60_000 });
+    const registry = createRegistry({ driver: fixture.driver, deleteEnabled: true, readOnly: false, blobDescriptorCache: cache });
+    const repo = registry.repository('cached/collected');
+    const digest = await pushBlob(repo, 'layer no manifest references');
+    assert.ok(await cache.get('cached/collected', digest));
+    const report = await collectGarbage(fixture.driver, {
+      dryRun: false,
+      deleteUntagged: false,
+      gracePeriodMs: 0,
+      onBlobDeleted: (deleted) => cache.deleteBlob(deleted),
+    });
+    assert.ok(report.blobsDeleted >= 1);
+    assert.equal(await cache.get('cached/collected', digest), undefined);
+    await assert.rejects(repo.blobs.stat(digest), BlobUnknownError);
   });
 
   it('a delete fails rather than leave a link the cache could keep serving', async () => {
