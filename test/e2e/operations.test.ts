@@ -11,7 +11,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { requireCommand, skopeo } from '../helpers/clients.js';
 import { makeImage, type BuiltImage } from '../helpers/oci-layout.js';
-import { freePort, startRegistry, type RunningRegistry } from '../helpers/registry-process.js';
+import { freePort } from '../helpers/net.js';
+import { startRegistry, type RunningRegistry } from '../helpers/registry-process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const SECRET = 'hook-secret';

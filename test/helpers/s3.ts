@@ -20,12 +20,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { S3DriverOptions } from '../../src/storage/drivers/s3-client.js';
+import { freePort } from './net.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const START_SCRIPT = path.join(REPO_ROOT, 'scripts', 'ceph-s3', 'start.sh');
@@ -84,17 +84,6 @@ function fromEnv(env: Record<string, string | undefined>): S3Endpoint {
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('could not pick a free port');
-  return address.port;
-}
 
 export function s3Client(store: S3Endpoint): S3Client {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
