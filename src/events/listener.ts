@@ -27,6 +27,7 @@ import type {
   Repository,
   UploadSession,
 } from '../registry/types.js';
+import { decorateSession } from '../registry/session.js';
 import { createEvent, type EventAction, type EventContext, type EventSink, type EventTarget } from './event.js';
 
 /** Blobs have no media type of their own; Distribution describes them all as this. */
@@ -121,24 +122,13 @@ function listenSession(
   session: UploadSession,
   blobEvent: (action: EventAction, blob: BlobDescriptor) => Promise<void>,
 ): UploadSession {
-  return {
-    get id() {
-      return session.id;
-    },
-    get startedAt() {
-      return session.startedAt;
-    },
-    get size() {
-      return session.size;
-    },
-    append: (source, range) => session.append(source, range),
+  return decorateSession(session, {
     async commit(expected) {
       const blob = await session.commit(expected);
       await blobEvent('push', blob);
       return blob;
     },
-    cancel: () => session.cancel(),
-  };
+  });
 }
 
 /** The manifest's references as Distribution lists them: config then layers, or an index's children. */

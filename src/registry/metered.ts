@@ -10,13 +10,13 @@ import type { Digest } from '../oci/digest.js';
 import type { Metrics } from '../metrics/index.js';
 import type {
   BlobStore,
-  ByteRange,
   ManifestReference,
   ManifestStore,
   Registry,
   Repository,
   UploadSession,
 } from './types.js';
+import { decorateSession } from './session.js';
 
 type ContentMetrics = Pick<Metrics, 'bytesPushed' | 'bytesPulled' | 'uploadsStarted' | 'uploadsClosed' | 'namespaceLabel'>;
 
@@ -77,17 +77,8 @@ function meteredSession(session: UploadSession, metrics: ContentMetrics, namespa
     closed = true;
     metrics.uploadsClosed.inc({ result });
   };
-  return {
-    get id() {
-      return session.id;
-    },
-    get startedAt() {
-      return session.startedAt;
-    },
-    get size() {
-      return session.size;
-    },
-    append(source: AsyncIterable<Uint8Array>, range?: ByteRange) {
+  return decorateSession(session, {
+    append(source, range) {
       return session.append(counting(source, (n) => metrics.bytesPushed.inc({ namespace }, n)), range);
     },
     async commit(expected) {
@@ -105,7 +96,7 @@ function meteredSession(session: UploadSession, metrics: ContentMetrics, namespa
       await session.cancel();
       close('cancelled');
     },
-  };
+  });
 }
 
 async function* counting(source: AsyncIterable<Uint8Array>, add: (bytes: number) => void): AsyncGenerator<Uint8Array> {
