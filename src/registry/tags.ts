@@ -18,6 +18,18 @@ export function paginate(sorted: string[], page: PageRequest): Page<string> {
   return { items: after.slice(0, page.n), more: true };
 }
 
+// A cached directory listing comes back as the same array, so its tag names are worked out once.
+const namesOfListing = new WeakMap<string[], string[]>();
+
+function tagNames(listing: string[]): string[] {
+  let names = namesOfListing.get(listing);
+  if (names === undefined) {
+    names = Object.freeze(listing.map(baseName).sort()) as string[];
+    namesOfListing.set(listing, names);
+  }
+  return names;
+}
+
 export class RepositoryTagStore implements TagStore {
   constructor(
     private readonly driver: StorageDriver,
@@ -50,7 +62,7 @@ export class RepositoryTagStore implements TagStore {
 
   private async all(): Promise<string[]> {
     try {
-      return (await this.driver.list(tagsDir(this.name))).map(baseName).sort();
+      return tagNames(await this.driver.list(tagsDir(this.name)));
     } catch (err) {
       if (!isNotFound(err)) throw err;
       if (await exists(this.driver, manifestsDir(this.name))) return [];

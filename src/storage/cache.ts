@@ -32,13 +32,17 @@ export interface ContentCacheOptions {
 }
 
 const DEFAULTS: ContentCacheOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
+/** How long a directory must have been unchanged before a listing of it is cached. */
+const SETTLED_MS = 2000;
 // What an entry costs beyond its content, so that many small entries are bounded too.
 const ENTRY_OVERHEAD = 256;
 
 interface Entry {
   info?: FileInfo;
   content?: Buffer;
-  /** The version `content` was read at (mutable files only). */
+  /** A directory's children, as `list` returned them (frozen: every caller shares the array). */
+  listing?: string[];
+  /** The version `content` or `listing` was read at (mutable files and directories). */
   version?: string;
 }
 
@@ -108,8 +112,18 @@ class CachingDriver implements StorageDriver {
     return this.#driver.writer(path, options);
   }
 
-  list(path: string): Promise<string[]> {
-    return this.#driver.list(path);
+  async list(path: string): Promise<string[]> {
+    const info = await this.#tracking(path, () => this.#driver.stat(path));
+    const entry = this.#get(path);
+    const hit = info.version !== undefined && entry?.listing !== undefined && entry.version === info.version;
+    if (info.version !== undefined && this.#counted(hit)) return entry!.listing!;
+    const listing = Object.freeze(await this.#driver.list(path)) as string[];
+    // Directory times may be coarse (a clock tick): a listing is only trusted once its directory has been
+    // unchanged for longer than that, so that any later change is sure to give it a new version.
+    if (info.version !== undefined && Date.now() - info.modTime.getTime() > SETTLED_MS) {
+      this.#set(path, { listing, version: info.version });
+    }
+    return listing;
   }
 
   async move(source: string, destination: string): Promise<void> {
@@ -185,5 +199,6 @@ class CachingDriver implements StorageDriver {
 }
 
 function sizeOf(entry: Entry): number {
-  return ENTRY_OVERHEAD + (entry.content?.length ?? 0);
+  const listingBytes = entry.listing?.reduce((total, path) => total + 2 * path.length + 16, 0) ?? 0;
+  return ENTRY_OVERHEAD + (entry.content?.length ?? 0) + listingBytes;
 }

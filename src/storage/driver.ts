@@ -14,7 +14,7 @@ export interface FileInfo {
   modTime: Date;
   isDir: boolean;
   /**
-   * Changes whenever the file's content may have changed (a replaced file always gets a new one), so a cache
+   * Changes whenever the file's content (or the directory's list of children) may have changed, so a cache
    * can tell a rewrite it did not see. Optional: a driver that cannot tell leaves it out.
    */
   version?: string;

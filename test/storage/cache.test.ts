@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,16 +12,16 @@ import { PathNotFoundError } from '../../src/storage/errors.js';
 const BLOB = '/docker/registry/v2/blobs/sha256/ab/ab00/data';
 const LINK = '/docker/registry/v2/repositories/app/_manifests/tags/v1/current/link';
 
-/** Counts the reads that reach the store. */
+/** Counts the reads (getContent and list) that reach the store. */
 function counting(driver: StorageDriver): { driver: StorageDriver; reads: () => number } {
   let reads = 0;
   const proxy = new Proxy(driver, {
     get(target, key, receiver) {
       const value = Reflect.get(target, key, receiver) as unknown;
-      if (key === 'getContent') {
+      if (key === 'getContent' || key === 'list') {
         return (path: string) => {
           reads++;
-          return target.getContent(path);
+          return key === 'list' ? target.list(path) : target.getContent(path);
         };
       }
       return typeof value === 'function' ? value.bind(target) : value;
@@ -75,6 +75,33 @@ describe('content cache', () => {
     await cached.delete('/docker/registry/v2/blobs/sha256/ab');
     await assert.rejects(cached.getContent(BLOB), PathNotFoundError);
     await assert.rejects(cached.stat(BLOB), PathNotFoundError);
+  });
+
+  it('lists a settled directory once, and sees a child added by another process at once', async () => {
+    const store = counting(open());
+    const cached = withContentCache(store.driver);
+    const elsewhere = open();
+    const tags = '/docker/registry/v2/repositories/listed/_manifests/tags';
+    await elsewhere.putContent(`${tags}/a/current/link`, Buffer.from('sha256:a'));
+    const old = new Date(Date.now() - 60_000);
+    await utimes(join(root, tags), old, old);
+
+    assert.deepEqual(await cached.list(tags), [`${tags}/a`]);
+    assert.deepEqual(await cached.list(tags), [`${tags}/a`]);
+    assert.equal(store.reads(), 1, 'the second listing came from the cache');
+
+    await elsewhere.putContent(`${tags}/b/current/link`, Buffer.from('sha256:b'));
+    assert.deepEqual(await cached.list(tags), [`${tags}/a`, `${tags}/b`]);
+  });
+
+  it('does not keep a listing of a directory changed within the last moments', async () => {
+    const store = counting(open());
+    const cached = withContentCache(store.driver);
+    const fresh = '/docker/registry/v2/repositories/fresh/_manifests/tags';
+    await cached.putContent(`${fresh}/x/current/link`, Buffer.from('sha256:x'));
+    await cached.list(fresh);
+    await cached.list(fresh);
+    assert.equal(store.reads(), 2);
   });
 
   it('stays within its byte budget, dropping the least recently used', async () => {

@@ -100,10 +100,10 @@ export class FilesystemDriver implements StorageDriver {
   async stat(path: string): Promise<FileInfo> {
     const stats = await this.#whenFound(path, () => fsp.stat(this.#file(path)));
     const isDir = stats.isDirectory();
-    // putContent replaces files by rename, so the inode changes on every rewrite; the nanosecond-precise
-    // mtime guards against a freed inode number being reused.
-    const version = isDir ? undefined : `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
-    return { path, size: isDir ? 0 : stats.size, modTime: stats.mtime, isDir, ...(version && { version }) };
+    // putContent replaces files by rename, so a file's inode changes on every rewrite, and the mtime guards
+    // against a freed inode number being reused; a directory's mtime changes when an entry comes or goes.
+    const version = isDir ? `${stats.ino}:${stats.mtimeMs}` : `${stats.ino}:${stats.mtimeMs}:${stats.size}`;
+    return { path, size: isDir ? 0 : stats.size, modTime: stats.mtime, isDir, version };
   }
 
   async list(path: string): Promise<string[]> {
