@@ -68,6 +68,57 @@ describe('pull-through cache of Distribution with htpasswd (registry:2 proxy con
   });
 });
 
+describe('pull-through cache of a Berth upstream secured by its own token service', () => {
+  let work: string;
+  let upstream: RunningRegistry;
+  let cache: RunningRegistry;
+  const password = `pw-${randomUUID()}`;
+
+  before(async () => {
+    requireCommand('htpasswd', 'apache2-utils');
+    work = await mkdtemp(path.join(os.tmpdir(), 'berth-e2e-proxy-token-'));
+    const accounts = path.join(work, 'accounts');
+    await writeFile(accounts, (await run('htpasswd', ['-Bbn', 'mirror', password])).stdout);
+    upstream = await startRegistry({
+      kind: 'berth',
+      config: {
+        auth: {
+          token: {
+            realm: '/auth/token',
+            service: 'upstream',
+            issuer: 'upstream',
+            builtin: {
+              signingkey: path.join(work, 'token-key.pem'),
+              accounts,
+              access: [{ accounts: ['mirror'], repositories: ['team/**'], actions: ['pull', 'push'] }],
+            },
+          },
+        },
+      },
+    });
+    cache = await startRegistry({ kind: 'berth', config: { proxy: { remoteurl: upstream.url, username: 'mirror', password } } });
+  });
+  after(async () => {
+    await cache?.stop();
+    await upstream?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  test('pulls through the Bearer token flow, then serves the cached image with the upstream stopped', async () => {
+    const layout = path.join(work, 'layout');
+    const image = await makeImage({ dir: layout, tag: 'app', layers: [{ size: MiB }] });
+    await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `mirror:${password}`, `oci:${layout}:app`, `docker://${upstream.host}/team/app:v1`]);
+    const anonymous = await fetch(`${upstream.url}/v2/team/app/manifests/v1`);
+    assert.equal(anonymous.status, 401, 'the upstream really demands a token');
+
+    await pullWithSkopeo(`${cache.host}/team/app:v1`, path.join(work, 'first'), image.layers, image.config.digest);
+    await upstream.stop();
+    await pullWithSkopeo(`${cache.host}/team/app:v1`, path.join(work, 'second'), image.layers, image.config.digest);
+    assert.equal((await layoutEntry(path.join(work, 'second'), 'v1')).digest, image.manifest.digest);
+    assert.equal(cache.logs().includes(password), false, 'the upstream password must never be logged');
+  });
+});
+
 describe('pull-through cache of several upstreams: Distribution and Berth', () => {
   let work: string;
   let distribution: RunningRegistry;
