@@ -52,6 +52,10 @@ export async function isManifestInRepository(driver: StorageDriver, name: string
 /** The stored bytes of a manifest that is in the repository, or undefined. */
 export async function readManifestBytes(driver: StorageDriver, name: string, digest: Digest): Promise<Buffer | undefined> {
   if (!(await isManifestInRepository(driver, name, digest))) return undefined;
+  return readStoredContent(driver, digest);
+}
+
+async function readStoredContent(driver: StorageDriver, digest: Digest): Promise<Buffer | undefined> {
   try {
     return await driver.getContent(blobDataPath(digest));
   } catch (err) {
@@ -72,8 +76,18 @@ export class RepositoryManifestStore implements ManifestStore {
   }
 
   async get(reference: ManifestReference): Promise<ManifestContent> {
-    const digest = reference.kind === 'tag' ? await this.tags.resolve(reference.tag) : reference.digest;
-    const bytes = await readManifestBytes(this.ctx.driver, this.ctx.name, digest);
+    const { driver, name } = this.ctx;
+    let digest: Digest;
+    let bytes: Buffer | undefined;
+    if (reference.kind === 'tag') {
+      // A tag only ever names a manifest of its repository: PUT writes the revision link before the tag, and
+      // DELETE and garbage collection remove tags before revisions. So a pull by tag skips that check.
+      digest = await this.tags.resolve(reference.tag);
+      bytes = await readStoredContent(driver, digest);
+    } else {
+      digest = reference.digest;
+      bytes = await readManifestBytes(driver, name, digest);
+    }
     if (!bytes) throw new ManifestUnknownError(reference.kind === 'tag' ? reference.tag : digest);
     return { digest, mediaType: storedMediaType(bytes), size: bytes.length, bytes };
   }
