@@ -11,7 +11,7 @@
  * Paths are trusted as given: use the driver through `withChecks` (`../base.ts`), which validates them.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import fs, { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -98,7 +98,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async stat(path: string): Promise<FileInfo> {
-    const stats = await this.#whenFound(path, () => fsp.stat(this.#file(path)));
+    const stats = await this.#whenFound(path, () => statFile(this.#file(path)));
     const isDir = stats.isDirectory();
     // putContent replaces files by rename, so a file's inode changes on every rewrite, and the mtime guards
     // against a freed inode number being reused; a directory's mtime changes when an entry comes or goes.
@@ -222,6 +222,11 @@ class FilesystemWriter implements FileWriter {
     await this.#handle.close();
     await fsp.rm(this.#file, { force: true });
   }
+}
+
+/** `stat` through the callback API: every pull stats a link or two, and `fs/promises` costs more per call. */
+function statFile(file: string): Promise<Stats> {
+  return new Promise((resolve, reject) => fs.stat(file, (err, stats) => (err ? reject(err) : resolve(stats))));
 }
 
 /** `mkdir -p`; when `durable`, fsync the parent of every directory it created so the new entries survive a crash. */
