@@ -2,7 +2,7 @@
 // Runs the whole test suite from dist/ (run `tsc` first; `npm test` does). The end-to-end tests drive real
 // clients and the reference registry, so their Debian packages are installed first when running as root
 // (as CI does) or named with the exact install line otherwise. The S3 tests run against a one-node Ceph
-// cluster (RADOS Gateway) that the first of them starts (`scripts/ceph-s3/start.sh`, via test/helpers/s3.ts)
+// cluster (RADOS Gateway) that the first of them starts (`../shared/s3/start.sh`, via test/helpers/s3.ts)
 // in a fresh directory of this run; it is stopped and removed when the run ends. Set S3_ENDPOINT,
 // S3_ACCESS_KEY and S3_SECRET_KEY to use another S3 store instead.
 //
@@ -24,7 +24,7 @@ const REQUIRED = [
   { command: 'podman', aptPackage: 'podman' },
   { command: 'docker-registry', aptPackage: 'docker-registry' },
   { command: 'htpasswd', aptPackage: 'apache2-utils' },
-  // The S3 store of the S3 driver and replica tests (scripts/ceph-s3/start.sh also needs curl and flock).
+  // The S3 store of the S3 driver and replica tests (../shared/s3/start.sh also needs curl and flock).
   { command: 'ceph-mon', aptPackage: 'ceph-mon' },
   { command: 'ceph-osd', aptPackage: 'ceph-osd' },
   { command: 'radosgw', aptPackage: 'radosgw' },
@@ -127,7 +127,7 @@ const status = run(
 );
 if (ownCeph) {
   const dataDir = env.CEPH_S3_DATA_DIR;
-  if (existsSync(dataDir) && run(path.join(ROOT, 'scripts', 'ceph-s3', 'stop.sh'), [dataDir, '--purge']) !== 0) {
+  if (existsSync(dataDir) && run(path.resolve(ROOT, '..', 'shared', 's3', 'stop.sh'), [dataDir, '--purge']) !== 0) {
     console.error(`could not stop the test Ceph cluster in ${dataDir}`);
   }
   rmSync(path.dirname(dataDir), { recursive: true, force: true });

@@ -1,6 +1,6 @@
 /**
- * A real S3 store for tests: Ceph's RADOS Gateway on loopback, started by `scripts/ceph-s3/start.sh`
- * (a one-node cluster; about 6 s, plus the apt install of Ceph the first time).
+ * A real S3 store for tests: Ceph's RADOS Gateway on loopback, started by the project's shared
+ * `../shared/s3/start.sh` (a one-node cluster; about 6 s, plus the apt install of Ceph the first time).
  *
  * - `S3_ENDPOINT` (with `S3_ACCESS_KEY`, `S3_SECRET_KEY`) set: that store is used as it is.
  * - Otherwise the cluster in `CEPH_S3_DATA_DIR` (default `<tmpdir>/berth-test-ceph-s3`) is started, or reused
@@ -28,7 +28,8 @@ import type { S3DriverOptions } from '../../src/storage/drivers/s3-client.js';
 import { freePort } from './net.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const START_SCRIPT = path.join(REPO_ROOT, 'scripts', 'ceph-s3', 'start.sh');
+// The project's shared scripts sit beside the checkout, as they do in CI.
+const START_SCRIPT = path.resolve(REPO_ROOT, '..', 'shared', 's3', 'start.sh');
 const START_TIMEOUT_MS = 600_000;
 
 export interface S3Endpoint {
