@@ -22,6 +22,13 @@ async function pullWithSkopeo(reference: string, out: string, layers: { digest: 
   assert.equal(sha256(await readBlob(out, configDigest)), configDigest);
 }
 
+/** An htpasswd file with one bcrypt account, as Distribution's `auth.htpasswd` and Berth's token service read. */
+async function writeHtpasswd(file: string, user: string, password: string): Promise<string> {
+  requireCommand('htpasswd', 'apache2-utils');
+  await writeFile(file, (await run('htpasswd', ['-Bbn', user, password])).stdout);
+  return file;
+}
+
 describe('pull-through cache of Distribution with htpasswd (registry:2 proxy config)', () => {
   let work: string;
   let upstream: RunningRegistry;
@@ -29,10 +36,8 @@ describe('pull-through cache of Distribution with htpasswd (registry:2 proxy con
   const password = `pw-${randomUUID()}`;
 
   before(async () => {
-    requireCommand('htpasswd', 'apache2-utils');
     work = await mkdtemp(path.join(os.tmpdir(), 'berth-e2e-proxy-'));
-    const htpasswdFile = path.join(work, 'htpasswd');
-    await writeFile(htpasswdFile, (await run('htpasswd', ['-Bbn', 'mirror', password])).stdout);
+    const htpasswdFile = await writeHtpasswd(path.join(work, 'htpasswd'), 'mirror', password);
     upstream = await startRegistry({ kind: 'distribution', config: { auth: { htpasswd: { realm: 'upstream', path: htpasswdFile } } } });
     cache = await startRegistry({ kind: 'berth', config: { proxy: { remoteurl: upstream.url, username: 'mirror', password } } });
   });
@@ -75,10 +80,8 @@ describe('pull-through cache of a Berth upstream secured by its own token servic
   const password = `pw-${randomUUID()}`;
 
   before(async () => {
-    requireCommand('htpasswd', 'apache2-utils');
     work = await mkdtemp(path.join(os.tmpdir(), 'berth-e2e-proxy-token-'));
-    const accounts = path.join(work, 'accounts');
-    await writeFile(accounts, (await run('htpasswd', ['-Bbn', 'mirror', password])).stdout);
+    const accounts = await writeHtpasswd(path.join(work, 'accounts'), 'mirror', password);
     upstream = await startRegistry({
       kind: 'berth',
       config: {
