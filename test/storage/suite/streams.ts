@@ -101,6 +101,29 @@ export function streamTests(context: SuiteContext): void {
     assert.equal((await context.driver.getContent('/partial')).toString(), 'abcdefghi');
   });
 
+  it('a source failing after several MiB keeps every byte it delivered, in order', async () => {
+    const failure = new Error('connection reset');
+    const delivered = createHash('sha256');
+    let deliveredBytes = 0;
+    // Odd-sized chunks (the last one partial) so that failure lands mid-batch with earlier batches in flight.
+    async function* failingLate(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 150; i++) {
+        const chunk = randomFillSync(Buffer.alloc(70_001));
+        delivered.update(chunk);
+        deliveredBytes += chunk.length;
+        yield chunk;
+      }
+      throw failure;
+    }
+    const writer = await context.driver.writer('/late-failure', { append: false });
+    await assert.rejects(writer.append(failingLate()), (err: unknown) => err === failure);
+    assert.equal(writer.size, deliveredBytes);
+    await writer.close();
+    const stored = await context.driver.getContent('/late-failure');
+    assert.equal(stored.length, deliveredBytes);
+    assert.equal(createHash('sha256').update(stored).digest('hex'), delivered.digest('hex'));
+  });
+
   it('a 64 MiB streamed write has the right size and sha256, even when the source reuses its buffer', async () => {
     const chunkSize = 64 * 1024;
     const chunkCount = 1024;
