@@ -7,7 +7,10 @@
  *     without asking the store again (a blob deleted elsewhere is noticed when its data is opened).
  *   - Any other file is cached with the `version` its driver reports in `stat`; a read first stats the file
  *     (one cheap call instead of open+read+close) and re-reads it when the version differs. Drivers that
- *     report no version get no caching of mutable files.
+ *     report no version get no caching of mutable files. A version built from times (the filesystem's
+ *     inode and mtime) could repeat within one coarse clock tick, should a rewrite get a freed inode back,
+ *     so content is only kept once its file has been unchanged for SETTLED_MS; any later rewrite then
+ *     carries a later time, hence a new version.
  * Writes, moves and deletes through this wrapper drop what they touch.
  *
  * Cacheable reads are counted into Distribution's `registry_storage_cache_total{type}` when given metrics:
@@ -32,7 +35,7 @@ export interface ContentCacheOptions {
 }
 
 const DEFAULTS: ContentCacheOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
-/** How long a directory must have been unchanged before a listing of it is cached. */
+/** How long a file or directory must have been unchanged before its content or listing is cached. */
 const SETTLED_MS = 2000;
 // What an entry costs beyond its content, so that many small entries are bounded too.
 const ENTRY_OVERHEAD = 256;
@@ -85,7 +88,7 @@ class CachingDriver implements StorageDriver {
     const hit = info.version !== undefined && entry?.content !== undefined && entry.version === info.version;
     if (info.version !== undefined && this.#counted(hit)) return entry!.content!;
     const content = await this.#tracking(path, () => this.#driver.getContent(path));
-    if (info.version !== undefined) this.#set(path, { content, version: info.version });
+    if (info.version !== undefined && isSettled(info)) this.#set(path, { content, version: info.version });
     return content;
   }
 
@@ -118,9 +121,7 @@ class CachingDriver implements StorageDriver {
     const hit = info.version !== undefined && entry?.listing !== undefined && entry.version === info.version;
     if (info.version !== undefined && this.#counted(hit)) return entry!.listing!;
     const listing = Object.freeze(await this.#driver.list(path)) as string[];
-    // Directory times may be coarse (a clock tick): a listing is only trusted once its directory has been
-    // unchanged for longer than that, so that any later change is sure to give it a new version.
-    if (info.version !== undefined && Date.now() - info.modTime.getTime() > SETTLED_MS) {
+    if (info.version !== undefined && isSettled(info)) {
       this.#set(path, { listing, version: info.version });
     }
     return listing;
@@ -196,6 +197,14 @@ class CachingDriver implements StorageDriver {
       if (key === path || key.startsWith(prefix)) this.#forget(key);
     }
   }
+}
+
+/**
+ * Times may be coarse (a clock tick): a version is only trusted once its file or directory has been unchanged
+ * for longer than that, so that any later change is sure to give it a new version.
+ */
+function isSettled(info: FileInfo): boolean {
+  return Date.now() - info.modTime.getTime() > SETTLED_MS;
 }
 
 function sizeOf(entry: Entry): number {
