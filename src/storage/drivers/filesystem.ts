@@ -5,7 +5,15 @@
  *
  * Durability: putContent writes a temporary sibling (`.<name>.<random>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
- * Writers fsync on commit; new directories are made durable by fsyncing their parents. Directories emptied
+ * Writers fsync on commit. A directory's own name is durable once its parent is synced: the parents of the
+ * directories a durable write creates are synced together with its directory, after the rename and in
+ * parallel, instead of one by one before the write. Nothing is acknowledged before all of those syncs
+ * complete, and a crash before then leaves at worst a directory without the file (or with its temporary
+ * sibling), which nothing reads; so the outcome is the same as syncing them first, in one round instead of
+ * one per level. Directories created by writes that are not durable (leases, upload bookkeeping, a tag's
+ * history) can later hold durable files: their parents' syncs start at once in the background, and a durable
+ * write beneath waits for them too. (Across processes sharing the root, a durable write may see a directory
+ * another process has just created and not yet synced; that window is one fsync long.) Directories emptied
  * by `delete` or `move` stay behind, as with Distribution.
  *
  * Paths are trusted as given: use the driver through `withChecks` (`../base.ts`), which validates them.
@@ -31,6 +39,8 @@ const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly #root: string;
+  /** Directories created by writes that are not durable, to the sync of their parent under way. */
+  readonly #unsynced = new Map<string, Promise<void>>();
 
   constructor(options: { rootDirectory: string }) {
     this.#root = resolve(options.rootDirectory);
@@ -44,7 +54,7 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
-    await makeDirectories(directory, durable);
+    const created = await this.#makeDirectories(directory, durable);
     const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       const handle = await fsp.open(temporary, 'wx', FILE_MODE);
@@ -59,7 +69,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.rm(temporary, { force: true });
       throw err;
     }
-    if (durable) await syncDirectory(directory);
+    if (durable) await this.#syncDirectories(directory, created);
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
@@ -86,7 +96,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
     const file = this.#file(path);
-    await makeDirectories(dirname(file), false);
+    await this.#makeDirectories(dirname(file), false);
     const handle = await fsp.open(file, options.append ? 'a' : 'w', FILE_MODE);
     try {
       const size = options.append ? (await handle.stat()).size : 0;
@@ -117,10 +127,10 @@ export class FilesystemDriver implements StorageDriver {
     const to = this.#file(destination);
     // Check the source first so that a failed move creates no destination directories.
     await this.#whenFound(source, () => fsp.lstat(from));
-    await makeDirectories(dirname(to), true);
+    const created = await this.#makeDirectories(dirname(to), true);
     await this.#whenFound(source, () => fsp.rename(from, to));
     // The rename is one journal transaction: syncing the destination directory commits both of its sides.
-    await syncDirectory(dirname(to));
+    await this.#syncDirectories(dirname(to), created);
   }
 
   async delete(path: string): Promise<void> {
@@ -129,6 +139,46 @@ export class FilesystemDriver implements StorageDriver {
 
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     return walkFallback(this, path, visit);
+  }
+
+  /**
+   * `mkdir -p`, answering the directories it created, outermost first. Without `durable`, their parents'
+   * syncs start now, in the background, and are remembered until they settle for durable writes beneath.
+   */
+  async #makeDirectories(directory: string, durable: boolean): Promise<string[]> {
+    const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+    if (firstCreated === undefined) return [];
+    const created: string[] = [];
+    for (let dir = directory; ; dir = dirname(dir)) {
+      created.unshift(dir);
+      if (dir === firstCreated || dirname(dir) === dir) break;
+    }
+    if (!durable) {
+      for (const dir of created) {
+        const synced = syncDirectory(dirname(dir)).finally(() => {
+          if (this.#unsynced.get(dir) === synced) this.#unsynced.delete(dir);
+        });
+        // A failure is reported to the durable writes that wait for this sync; nobody else needs it.
+        synced.catch(() => undefined);
+        this.#unsynced.set(dir, synced);
+      }
+    }
+    return created;
+  }
+
+  /**
+   * Makes a write in `directory` durable: syncs the directory and the parents of the directories just
+   * `created` for it, all at once, and waits for the background syncs of any of its ancestors.
+   */
+  async #syncDirectories(directory: string, created: string[]): Promise<void> {
+    const syncs = [syncDirectory(directory), ...created.map((dir) => syncDirectory(dirname(dir)))];
+    if (this.#unsynced.size > 0) {
+      for (let dir = directory; dir.length > this.#root.length; dir = dirname(dir)) {
+        const pending = this.#unsynced.get(dir);
+        if (pending !== undefined) syncs.push(pending);
+      }
+    }
+    await Promise.all(syncs);
   }
 
   #file(path: string): string {
@@ -227,16 +277,6 @@ class FilesystemWriter implements FileWriter {
 /** `stat` through the callback API: every pull stats a link or two, and `fs/promises` costs more per call. */
 function statFile(file: string): Promise<Stats> {
   return new Promise((resolve, reject) => fs.stat(file, (err, stats) => (err ? reject(err) : resolve(stats))));
-}
-
-/** `mkdir -p`; when `durable`, fsync the parent of every directory it created so the new entries survive a crash. */
-async function makeDirectories(directory: string, durable: boolean): Promise<void> {
-  const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
-  if (firstCreated === undefined || !durable) return;
-  for (let created = directory; ; created = dirname(created)) {
-    await syncDirectory(dirname(created));
-    if (created === firstCreated || dirname(created) === created) return;
-  }
 }
 
 async function syncDirectory(directory: string): Promise<void> {
