@@ -5,15 +5,15 @@
  *
  * Durability: putContent writes a temporary sibling (`.<name>.<random>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
- * Writers fsync on commit. A directory's own name is durable once its parent is synced: the parents of the
- * directories a durable write creates are synced together with its directory, after the rename and in
- * parallel, instead of one by one before the write. Nothing is acknowledged before all of those syncs
- * complete, and a crash before then leaves at worst a directory without the file (or with its temporary
- * sibling), which nothing reads; so the outcome is the same as syncing them first, in one round instead of
- * one per level. Directories created by writes that are not durable (leases, upload bookkeeping, a tag's
- * history) can later hold durable files: their parents' syncs start at once in the background, and a durable
- * write beneath waits for them too. (Across processes sharing the root, a durable write may see a directory
- * another process has just created and not yet synced; that window is one fsync long.) Directories emptied
+ * Writers fsync on commit. A directory's own name is durable once its parent is synced: when this driver
+ * creates directories (`mkdir -p`), the syncs of their parents start at once, in the background, and every
+ * durable write beneath waits for those still under way together with the sync of its own directory, after
+ * the rename. So the syncs of a durable write into new directories take one round instead of one per level
+ * before the write, and nothing is acknowledged before all of them complete: a crash before then leaves at
+ * worst a directory without the file (or with its temporary sibling), which nothing reads. The same holds
+ * for directories made by writes that are not durable (leases, upload bookkeeping, a tag's history) and
+ * later used by durable ones. (Between processes sharing the root, a durable write may meet a directory
+ * another process has created and not yet synced; that window is one fsync long.) Directories emptied
  * by `delete` or `move` stay behind, as with Distribution.
  *
  * Paths are trusted as given: use the driver through `withChecks` (`../base.ts`), which validates them.
@@ -39,7 +39,7 @@ const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly #root: string;
-  /** Directories created by writes that are not durable, to the sync of their parent under way. */
+  /** Directories just created, to the sync of their parent under way. */
   readonly #unsynced = new Map<string, Promise<void>>();
 
   constructor(options: { rootDirectory: string }) {
@@ -54,10 +54,9 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
-    const created = await this.#makeDirectories(directory, durable);
     const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await this.#inDirectory(directory, () => fsp.open(temporary, 'wx', FILE_MODE));
     try {
-      const handle = await fsp.open(temporary, 'wx', FILE_MODE);
       try {
         await handle.writeFile(content);
         if (durable) await handle.sync();
@@ -69,7 +68,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.rm(temporary, { force: true });
       throw err;
     }
-    if (durable) await this.#syncDirectories(directory, created);
+    if (durable) await this.#syncDirectories(directory);
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
@@ -96,8 +95,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
     const file = this.#file(path);
-    await this.#makeDirectories(dirname(file), false);
-    const handle = await fsp.open(file, options.append ? 'a' : 'w', FILE_MODE);
+    const handle = await this.#inDirectory(dirname(file), () => fsp.open(file, options.append ? 'a' : 'w', FILE_MODE));
     try {
       const size = options.append ? (await handle.stat()).size : 0;
       return new FilesystemWriter(handle, file, size);
@@ -125,12 +123,17 @@ export class FilesystemDriver implements StorageDriver {
   async move(source: string, destination: string): Promise<void> {
     const from = this.#file(source);
     const to = this.#file(destination);
-    // Check the source first so that a failed move creates no destination directories.
-    await this.#whenFound(source, () => fsp.lstat(from));
-    const created = await this.#makeDirectories(dirname(to), true);
-    await this.#whenFound(source, () => fsp.rename(from, to));
+    await this.#inDirectory(dirname(to), async () => {
+      try {
+        await fsp.rename(from, to);
+      } catch (err) {
+        // A missing source must fail the move without creating the destination's directories.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.#whenFound(source, () => fsp.lstat(from));
+        throw err;
+      }
+    });
     // The rename is one journal transaction: syncing the destination directory commits both of its sides.
-    await this.#syncDirectories(dirname(to), created);
+    await this.#syncDirectories(dirname(to));
   }
 
   async delete(path: string): Promise<void> {
@@ -142,36 +145,37 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * `mkdir -p`, answering the directories it created, outermost first. Without `durable`, their parents'
-   * syncs start now, in the background, and are remembered until they settle for durable writes beneath.
+   * Runs `create` (which makes an entry in `directory`), first as if the directory existed, as it usually
+   * does, and again after `mkdir -p` if it did not.
    */
-  async #makeDirectories(directory: string, durable: boolean): Promise<string[]> {
-    const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
-    if (firstCreated === undefined) return [];
-    const created: string[] = [];
-    for (let dir = directory; ; dir = dirname(dir)) {
-      created.unshift(dir);
-      if (dir === firstCreated || dirname(dir) === dir) break;
+  async #inDirectory<T>(directory: string, create: () => Promise<T>): Promise<T> {
+    try {
+      return await create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    if (!durable) {
-      for (const dir of created) {
-        const synced = syncDirectory(dirname(dir)).finally(() => {
-          if (this.#unsynced.get(dir) === synced) this.#unsynced.delete(dir);
-        });
-        // A failure is reported to the durable writes that wait for this sync; nobody else needs it.
-        synced.catch(() => undefined);
-        this.#unsynced.set(dir, synced);
-      }
-    }
-    return created;
+    await this.#makeDirectories(directory);
+    return create();
   }
 
-  /**
-   * Makes a write in `directory` durable: syncs the directory and the parents of the directories just
-   * `created` for it, all at once, and waits for the background syncs of any of its ancestors.
-   */
-  async #syncDirectories(directory: string, created: string[]): Promise<void> {
-    const syncs = [syncDirectory(directory), ...created.map((dir) => syncDirectory(dirname(dir)))];
+  /** `mkdir -p`, starting at once the sync of the parent of every directory it created (see the header). */
+  async #makeDirectories(directory: string): Promise<void> {
+    const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+    if (firstCreated === undefined) return;
+    for (let dir = directory; ; dir = dirname(dir)) {
+      const synced = syncDirectory(dirname(dir)).finally(() => {
+        if (this.#unsynced.get(dir) === synced) this.#unsynced.delete(dir);
+      });
+      // A failure is reported to the durable writes that wait for this sync; nobody else needs it.
+      synced.catch(() => undefined);
+      this.#unsynced.set(dir, synced);
+      if (dir === firstCreated || dirname(dir) === dir) return;
+    }
+  }
+
+  /** Makes a new entry of `directory` durable: syncs it, and waits for the syncs of its new ancestors. */
+  async #syncDirectories(directory: string): Promise<void> {
+    const syncs = [syncDirectory(directory)];
     if (this.#unsynced.size > 0) {
       for (let dir = directory; dir.length > this.#root.length; dir = dirname(dir)) {
         const pending = this.#unsynced.get(dir);
