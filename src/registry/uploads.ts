@@ -7,8 +7,8 @@
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
  *      hash is kept in memory only while it covers exactly the bytes in `data`.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
- *      running hash covers it, e.g. after a restart). The blob is claimed (`gc/lease.ts`); unless it is
- *      already stored, `data` is synced, moved to
+ *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
+ *      (`gc/lease.ts`); unless it is already stored, `data` is then moved to
  *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
  *      uploads of the same content each rename identical bytes) while the repository's `_layers` link is
  *      written, and the session directory removed. A blob is in a repository only when both exist.
@@ -152,16 +152,13 @@ class StoredUploadSession implements UploadSession {
         // Claiming renews the blob's lease, so that garbage collection cannot delete content that already
         // existed between this check and the client's manifest PUT (see gc/lease.ts). The link is written only
         // after the claim: a sweep under way removes the blob's links, and must not remove this one.
-        const stored = await claimBlob(driver, expected);
+        // `data` is synced meanwhile: only content already stored (which clients check for first) does not
+        // need it.
+        const data = writer ?? (await driver.writer(dataPath, { append: true }));
+        writer = undefined;
+        const [, stored] = await Promise.all([data.commit(), claimBlob(driver, expected)]);
         const storeContent = async () => {
-          const open = writer;
-          writer = undefined;
-          if (stored) {
-            await open?.close();
-          } else {
-            await (open ?? (await driver.writer(dataPath, { append: true }))).commit();
-            await driver.move(dataPath, blobDataPath(expected));
-          }
+          if (!stored) await driver.move(dataPath, blobDataPath(expected));
           await this.removeSession();
         };
         // Content and link are written side by side, halving the synced steps a push waits for. A link whose
