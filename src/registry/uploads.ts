@@ -145,7 +145,14 @@ class StoredUploadSession implements UploadSession {
       const dataPath = uploadDataPath(name, this.id);
       try {
         const size = writer ? writer.size : await dataSize(this.ctx, this.id);
-        const actual = await this.digestOfData(dataPath, size, digestAlgorithm(expected));
+        const algorithm = digestAlgorithm(expected);
+        if (writer && this.ctx.tracker.digester(this.key, size)?.algorithm !== algorithm) {
+          // `data` is re-read to hash it, so it must hold what was appended (an object store's writer shows
+          // its bytes only once closed).
+          await writer.close();
+          writer = undefined;
+        }
+        const actual = await this.digestOfData(dataPath, size, algorithm);
         if (actual !== expected) {
           throw new DigestInvalidError(`the uploaded content has digest ${actual}, not ${expected}`, expected);
         }
