@@ -123,8 +123,8 @@ function listenSession(
   blobEvent: (action: EventAction, blob: BlobDescriptor) => Promise<void>,
 ): UploadSession {
   return decorateSession(session, {
-    async commit(expected) {
-      const blob = await session.commit(expected);
+    async commit(expected, last) {
+      const blob = await session.commit(expected, last);
       await blobEvent('push', blob);
       return blob;
     },

@@ -77,13 +77,14 @@ function meteredSession(session: UploadSession, metrics: ContentMetrics, namespa
     closed = true;
     metrics.uploadsClosed.inc({ result });
   };
+  const counted = (source: AsyncIterable<Uint8Array>) => counting(source, (n) => metrics.bytesPushed.inc({ namespace }, n));
   return decorateSession(session, {
     append(source, range) {
-      return session.append(counting(source, (n) => metrics.bytesPushed.inc({ namespace }, n)), range);
+      return session.append(counted(source), range);
     },
-    async commit(expected) {
+    async commit(expected, last) {
       try {
-        const blob = await session.commit(expected);
+        const blob = await session.commit(expected, last && { ...last, source: counted(last.source) });
         close('committed');
         return blob;
       } catch (err) {

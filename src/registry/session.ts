@@ -16,7 +16,7 @@ export function decorateSession(session: UploadSession, overrides: Partial<Sessi
       return session.size;
     },
     append: overrides.append ?? ((source, range) => session.append(source, range)),
-    commit: overrides.commit ?? ((expected) => session.commit(expected)),
+    commit: overrides.commit ?? ((expected, last) => session.commit(expected, last)),
     cancel: overrides.cancel ?? (() => session.cancel()),
   };
 }

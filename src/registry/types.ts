@@ -46,6 +46,12 @@ export interface BlobStore {
   resume(id: string): Promise<UploadSession>;
 }
 
+/** A chunk of an upload: its bytes and, when the client said, where they go. */
+export interface Chunk {
+  source: AsyncIterable<Uint8Array>;
+  range?: ByteRange;
+}
+
 export interface UploadSession {
   readonly id: string;
   readonly startedAt: Date;
@@ -58,9 +64,10 @@ export interface UploadSession {
   append(source: AsyncIterable<Uint8Array>, range?: ByteRange): Promise<void>;
   /**
    * Verifies that what was received has digest `expected` and makes it visible in the repository.
-   * On DIGEST_INVALID (or any failure) the session is cancelled, as Distribution does.
+   * On DIGEST_INVALID (or any failure) the session is cancelled, as Distribution does. A `last` chunk is
+   * appended first, in the same step (as `append` would, and failing as it would without cancelling).
    */
-  commit(expected: Digest): Promise<BlobDescriptor>;
+  commit(expected: Digest, last?: Chunk): Promise<BlobDescriptor>;
   /** Drops the session and its data. Safe to call twice. */
   cancel(): Promise<void>;
 }

@@ -7,24 +7,26 @@
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
  *      hash is kept in memory only while it covers exactly the bytes in `data`.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
- *      running hash covers it, e.g. after a restart). The blob is claimed (`gc/lease.ts`); unless it is
- *      already stored, `data` is synced, moved to
+ *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
+ *      (`gc/lease.ts`); unless it is already stored, `data` is then moved to
  *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
  *      uploads of the same content each rename identical bytes) while the repository's `_layers` link is
  *      written, and the session directory removed. A blob is in a repository only when both exist.
+ *      A request carrying the last chunk appends and commits in one step, syncing `data` through the writer
+ *      that appended it.
  * A crash at any point leaves an upload directory (purged later by age), a complete blob not yet linked
  * (reclaimed by garbage collection) or a link without its blob (reads as unknown) — never a partial blob.
  */
 import { randomUUID } from 'node:crypto';
 import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../oci/errors.js';
-import type { StorageDriver } from '../storage/driver.js';
+import type { FileWriter, StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../storage/paths.js';
 import { claimBlob } from './gc/lease.js';
 import { deleteIfPresent, exists, writeLink } from './links.js';
 import { assertWritable, type WritePolicy } from './policy.js';
-import type { BlobDescriptor, ByteRange, UploadSession } from './types.js';
+import type { BlobDescriptor, ByteRange, Chunk, UploadSession } from './types.js';
 
 const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
@@ -128,59 +130,42 @@ class StoredUploadSession implements UploadSession {
   append(source: AsyncIterable<Uint8Array>, range?: ByteRange): Promise<void> {
     assertWritable(this.ctx.policy);
     return this.ctx.tracker.exclusive(this.key, async () => {
-      await this.ensureOpen();
-      this.received = await dataSize(this.ctx, this.id);
-      if (range && range.start !== this.received) {
-        throw new RangeInvalidError(
-          `chunk starts at byte ${range.start} but the upload holds ${this.received} bytes`,
-          this.received,
-        );
-      }
-      const digester = this.ctx.tracker.digester(this.key, this.received);
-      const writer = await this.ctx.driver.writer(uploadDataPath(this.ctx.name, this.id), { append: true });
-      let appended: number;
-      try {
-        appended = await writer.append(hashing(source, digester));
-      } catch (err) {
-        // Whatever reached the file stays; the running hash may be ahead of it, so drop it.
-        this.ctx.tracker.forget(this.key);
-        await writer.close().catch(() => undefined);
-        this.received = await dataSize(this.ctx, this.id);
-        throw err;
-      }
-      await writer.close();
-      this.received += appended;
-      this.ctx.tracker.keep(this.key, digester);
-      if (range && appended !== range.end - range.start + 1) {
-        throw new BlobUploadInvalidError(
-          `Content-Range announced ${range.end - range.start + 1} bytes but ${appended} arrived`,
-        );
-      }
+      await (await this.appendOpen({ source, ...(range && { range }) })).close();
     });
   }
 
-  commit(expected: Digest): Promise<BlobDescriptor> {
+  commit(expected: Digest, last?: Chunk): Promise<BlobDescriptor> {
     assertWritable(this.ctx.policy);
     return this.ctx.tracker.exclusive(this.key, async () => {
-      await this.ensureOpen();
+      // A last chunk leaves `data` open and its size known, so the commit below syncs it through the same
+      // writer instead of checking the session and opening `data` again.
+      let writer = last && (await this.appendOpen(last));
+      if (!writer) await this.ensureOpen();
       const { driver, name } = this.ctx;
       const dataPath = uploadDataPath(name, this.id);
       try {
-        const size = await dataSize(this.ctx, this.id);
-        const actual = await this.digestOfData(dataPath, size, digestAlgorithm(expected));
+        const size = writer ? writer.size : await dataSize(this.ctx, this.id);
+        const algorithm = digestAlgorithm(expected);
+        if (writer && this.ctx.tracker.digester(this.key, size)?.algorithm !== algorithm) {
+          // `data` is re-read to hash it, so it must hold what was appended (an object store's writer shows
+          // its bytes only once closed).
+          await writer.close();
+          writer = undefined;
+        }
+        const actual = await this.digestOfData(dataPath, size, algorithm);
         if (actual !== expected) {
           throw new DigestInvalidError(`the uploaded content has digest ${actual}, not ${expected}`, expected);
         }
         // Claiming renews the blob's lease, so that garbage collection cannot delete content that already
         // existed between this check and the client's manifest PUT (see gc/lease.ts). The link is written only
         // after the claim: a sweep under way removes the blob's links, and must not remove this one.
-        const stored = await claimBlob(driver, expected);
+        // `data` is synced meanwhile: only content already stored (which clients check for first) does not
+        // need it.
+        const data = writer ?? (await driver.writer(dataPath, { append: true }));
+        writer = undefined;
+        const [, stored] = await Promise.all([data.commit(), claimBlob(driver, expected)]);
         const storeContent = async () => {
-          if (!stored) {
-            const writer = await driver.writer(dataPath, { append: true });
-            await writer.commit();
-            await driver.move(dataPath, blobDataPath(expected));
-          }
+          if (!stored) await driver.move(dataPath, blobDataPath(expected));
           await this.removeSession();
         };
         // Content and link are written side by side, halving the synced steps a push waits for. A link whose
@@ -189,10 +174,42 @@ class StoredUploadSession implements UploadSession {
         await Promise.all([storeContent(), writeLink(driver, layerLinkPath(name, expected), expected)]);
         return { digest: expected, size };
       } catch (err) {
+        await writer?.close().catch(() => undefined);
         await this.removeSession().catch(() => undefined);
         throw err;
       }
     });
+  }
+
+  /**
+   * Appends a chunk (step 2) under the session's lock and answers `data`'s writer, still open. A failure
+   * closes it and keeps the session.
+   */
+  private async appendOpen({ source, range }: Chunk): Promise<FileWriter> {
+    await this.ensureOpen();
+    this.received = await dataSize(this.ctx, this.id);
+    if (range && range.start !== this.received) {
+      throw new RangeInvalidError(`chunk starts at byte ${range.start} but the upload holds ${this.received} bytes`, this.received);
+    }
+    const digester = this.ctx.tracker.digester(this.key, this.received);
+    const writer = await this.ctx.driver.writer(uploadDataPath(this.ctx.name, this.id), { append: true });
+    let appended: number;
+    try {
+      appended = await writer.append(hashing(source, digester));
+    } catch (err) {
+      // Whatever reached the file stays; the running hash may be ahead of it, so drop it.
+      this.ctx.tracker.forget(this.key);
+      await writer.close().catch(() => undefined);
+      this.received = await dataSize(this.ctx, this.id);
+      throw err;
+    }
+    this.received += appended;
+    this.ctx.tracker.keep(this.key, digester);
+    if (range && appended !== range.end - range.start + 1) {
+      await writer.close();
+      throw new BlobUploadInvalidError(`Content-Range announced ${range.end - range.start + 1} bytes but ${appended} arrived`);
+    }
+    return writer;
   }
 
   cancel(): Promise<void> {

@@ -12,6 +12,9 @@ import {
   UnsupportedError,
 } from '../../src/oci/errors.js';
 import { OCI_EMPTY, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/mediatypes.js';
+import { collectGarbage } from '../../src/registry/gc/index.js';
+import { writeLink } from '../../src/registry/links.js';
+import { manifestRevisionLinkPath, referrerLinkPath } from '../../src/storage/paths.js';
 import { newRegistry, pushBlob, pushImageContent, type TestRegistry } from './helpers.js';
 
 const tag = (name: string) => ({ kind: 'tag' as const, tag: name });
@@ -148,6 +151,25 @@ describe('manifests and tags', () => {
 
     await repo.manifests.delete(byDigest(signature.digest));
     assert.deepEqual((await repo.referrers.list(subject.digest)).map((d) => d.digest), [digestOf(sbom)]);
+  });
+
+  it('a revision link and referrers entry whose content never arrived (a crash mid-PUT) read as absent until a retry', async () => {
+    const repo = t.registry.repository('shop/crashed');
+    const subject = digestOf(Buffer.from('some subject'));
+    const bytes = Buffer.from(JSON.stringify({ ...JSON.parse((await pushImageContent(repo, 'crash')).toString()), subject: { mediaType: OCI_MANIFEST, digest: subject, size: 12 } }));
+    const digest = digestOf(bytes);
+    // What a PUT leaves when it dies after its links and before its content.
+    await writeLink(t.driver, manifestRevisionLinkPath('shop/crashed', digest), digest);
+    await writeLink(t.driver, referrerLinkPath('shop/crashed', subject, digest), digest);
+
+    await assert.rejects(repo.manifests.get(byDigest(digest)), ManifestUnknownError);
+    assert.deepEqual(await repo.referrers.list(subject), []);
+    const report = await collectGarbage(t.driver, { dryRun: true, deleteUntagged: true, gracePeriodMs: 0 });
+    assert.deepEqual(report.manifestsEligible.filter((m) => m.repository === 'shop/crashed'), []);
+
+    await repo.manifests.put(bytes, OCI_MANIFEST, tag('retried'));
+    assert.deepEqual((await repo.manifests.get(tag('retried'))).bytes, bytes);
+    assert.deepEqual((await repo.referrers.list(subject)).map((d) => d.digest), [digest]);
   });
 
   it('refuses schema1 with a clear reason', async () => {

@@ -6,7 +6,7 @@
  * would keep serving a deleted blob.
  */
 import type { Digest } from '../../oci/digest.js';
-import type { BlobContent, BlobDescriptor, BlobStore, ByteRange, UploadSession } from '../types.js';
+import type { BlobContent, BlobDescriptor, BlobStore, ByteRange, Chunk, UploadSession } from '../types.js';
 import type { BlobDescriptorCache } from './types.js';
 
 export type CacheErrorHandler = (err: unknown) => void;
@@ -85,8 +85,8 @@ class CachedUploadSession implements UploadSession {
     return this.inner.append(source, range);
   }
 
-  async commit(expected: Digest): Promise<BlobDescriptor> {
-    return this.remember(await this.inner.commit(expected));
+  async commit(expected: Digest, last?: Chunk): Promise<BlobDescriptor> {
+    return this.remember(await this.inner.commit(expected, last));
   }
 
   cancel(): Promise<void> {

@@ -35,6 +35,11 @@
  * their revision links are removed only between (b) and the removal of `sweeping`, and a PUT of an index
  * claims each child before checking that it is still in the repository.
  *
+ * A claim is never answered from memory, even moments after the same process claimed the same blob (a
+ * manifest PUT right after its layers' uploads): a remembered claim would rely on the blob's lease being
+ * younger than the collector's grace period, and offline `berth garbage-collect`, which has none, may run
+ * against a live registry (docs/garbage-collection.md).
+ *
  * Limits: one collector at a time (two collectors could clear each other's tombstone); a claim protects for
  * the grace period, so a push must finish its manifest within it; clocks of replicas and the store must
  * agree to well within ABANDONED_MS and the grace period; a storage delete that takes longer than

@@ -5,7 +5,16 @@
  *
  * Durability: putContent writes a temporary sibling (`.<name>.<random>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
- * Writers fsync on commit; new directories are made durable by fsyncing their parents. Directories emptied
+ * Writers fsync on commit. A directory's own name is durable once its parent is synced. When a durable
+ * write creates directories (`mkdir -p`), the syncs of their parents start at once, and the write waits for
+ * them together with the sync of its own directory, after the rename: one round instead of one per level
+ * before the write. Nothing is acknowledged before all of them complete, and a crash before then leaves at
+ * worst a directory without the file (or with its temporary sibling), which nothing reads. Directories made
+ * by writes that are not durable (leases, upload bookkeeping, a tag's history) are remembered instead, and
+ * synced by the first durable write beneath them (a blob's data in the directory its lease made, a tag's
+ * `current` beside its history); every durable write also waits for the syncs of its ancestors still under
+ * way, also those a concurrent write started. (Between processes sharing the root, a durable write may meet
+ * a directory another process created and has not synced yet.) Directories emptied
  * by `delete` or `move` stay behind, as with Distribution.
  *
  * Paths are trusted as given: use the driver through `withChecks` (`../base.ts`), which validates them.
@@ -27,12 +36,19 @@ const WRITE_BACK_BYTES = 8 * 1024 * 1024;
 /** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
 const READ_CHUNK_BYTES = 256 * 1024;
 const DIRECTORY_MODE = 0o755;
+/** How many directories made by writes that are not durable are remembered unsynced (see #makeDirectories). */
+const MAX_UNSYNCED = 1024;
 /** Error codes that mean "nothing at this path" when reading: missing, a file used as a directory, or the reverse. */
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly #root: string;
+  /**
+   * Directories this driver created whose parent may not be synced yet: to that sync while under way, or to
+   * undefined until a durable write beneath starts it.
+   */
+  readonly #unsynced = new Map<string, Promise<void> | undefined>();
 
   constructor(options: { rootDirectory: string }) {
     this.#root = resolve(options.rootDirectory);
@@ -46,10 +62,9 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
-    await makeDirectories(directory, durable);
     const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
+    const handle = await this.#inDirectory(directory, durable, () => fsp.open(temporary, 'wx', FILE_MODE));
     try {
-      const handle = await fsp.open(temporary, 'wx', FILE_MODE);
       try {
         await handle.writeFile(content);
         if (durable) await handle.sync();
@@ -61,7 +76,7 @@ export class FilesystemDriver implements StorageDriver {
       await fsp.rm(temporary, { force: true });
       throw err;
     }
-    if (durable) await syncDirectory(directory);
+    if (durable) await this.#syncDirectories(directory);
   }
 
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
@@ -88,8 +103,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
     const file = this.#file(path);
-    await makeDirectories(dirname(file), false);
-    const handle = await fsp.open(file, options.append ? 'a' : 'w', FILE_MODE);
+    const handle = await this.#inDirectory(dirname(file), false, () => fsp.open(file, options.append ? 'a' : 'w', FILE_MODE));
     try {
       const size = options.append ? (await handle.stat()).size : 0;
       return new FilesystemWriter(handle, file, size);
@@ -117,20 +131,81 @@ export class FilesystemDriver implements StorageDriver {
   async move(source: string, destination: string): Promise<void> {
     const from = this.#file(source);
     const to = this.#file(destination);
-    // Check the source first so that a failed move creates no destination directories.
-    await this.#whenFound(source, () => fsp.lstat(from));
-    await makeDirectories(dirname(to), true);
-    await this.#whenFound(source, () => fsp.rename(from, to));
+    await this.#inDirectory(dirname(to), true, async () => {
+      try {
+        await fsp.rename(from, to);
+      } catch (err) {
+        // A missing source must fail the move without creating the destination's directories.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.#whenFound(source, () => fsp.lstat(from));
+        throw err;
+      }
+    });
     // The rename is one journal transaction: syncing the destination directory commits both of its sides.
-    await syncDirectory(dirname(to));
+    await this.#syncDirectories(dirname(to));
   }
 
   async delete(path: string): Promise<void> {
     await this.#whenFound(path, () => fsp.rm(this.#file(path), { recursive: true }));
+    // An upload's directory, say: nothing durable will be written beneath it.
+    if (this.#unsynced.get(this.#file(path)) === undefined) this.#unsynced.delete(this.#file(path));
   }
 
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
     return walkFallback(this, path, visit);
+  }
+
+  /**
+   * Runs `create` (which makes an entry in `directory`), first as if the directory existed, as it usually
+   * does, and again after `mkdir -p` if it did not.
+   */
+  async #inDirectory<T>(directory: string, durable: boolean, create: () => Promise<T>): Promise<T> {
+    try {
+      return await create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    await this.#makeDirectories(directory, durable);
+    return create();
+  }
+
+  /**
+   * `mkdir -p`. For a durable write, the syncs of the new directories' parents start at once; for one that
+   * is not, they are only noted, and start when a durable write beneath needs them (see the header).
+   */
+  async #makeDirectories(directory: string, durable: boolean): Promise<void> {
+    const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+    if (firstCreated === undefined) return;
+    for (let dir = directory; ; dir = dirname(dir)) {
+      if (durable) this.#syncParent(dir);
+      else this.#unsynced.set(dir, undefined);
+      if (dir === firstCreated || dirname(dir) === dir) break;
+    }
+    if (this.#unsynced.size > MAX_UNSYNCED) {
+      // Directories no durable write has needed for a while (a tag's history, say) are synced now, so that
+      // remembering them stays bounded.
+      for (const [dir, synced] of this.#unsynced) if (synced === undefined) this.#syncParent(dir);
+    }
+  }
+
+  #syncParent(dir: string): Promise<void> {
+    const synced = syncDirectory(dirname(dir)).finally(() => {
+      if (this.#unsynced.get(dir) === synced) this.#unsynced.delete(dir);
+    });
+    // A failure is reported to the durable writes that wait for this sync; nobody else needs it.
+    synced.catch(() => undefined);
+    this.#unsynced.set(dir, synced);
+    return synced;
+  }
+
+  /** Makes a new entry of `directory` durable: syncs it, and the parents of its ancestors this driver created. */
+  async #syncDirectories(directory: string): Promise<void> {
+    const syncs = [syncDirectory(directory)];
+    if (this.#unsynced.size > 0) {
+      for (let dir = directory; dir.length > this.#root.length; dir = dirname(dir)) {
+        if (this.#unsynced.has(dir)) syncs.push(this.#unsynced.get(dir) ?? this.#syncParent(dir));
+      }
+    }
+    await Promise.all(syncs);
   }
 
   #file(path: string): string {
@@ -268,16 +343,6 @@ class FilesystemWriter implements FileWriter {
 /** `stat` through the callback API: every pull stats a link or two, and `fs/promises` costs more per call. */
 function statFile(file: string): Promise<Stats> {
   return new Promise((resolve, reject) => fs.stat(file, (err, stats) => (err ? reject(err) : resolve(stats))));
-}
-
-/** `mkdir -p`; when `durable`, fsync the parent of every directory it created so the new entries survive a crash. */
-async function makeDirectories(directory: string, durable: boolean): Promise<void> {
-  const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
-  if (firstCreated === undefined || !durable) return;
-  for (let created = directory; ; created = dirname(created)) {
-    await syncDirectory(dirname(created));
-    if (created === firstCreated || dirname(created) === created) return;
-  }
 }
 
 async function syncDirectory(directory: string): Promise<void> {

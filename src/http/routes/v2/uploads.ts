@@ -9,7 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isDigest, type Digest } from '../../../oci/digest.js';
 import { BlobUploadUnknownError, RangeInvalidError, SizeInvalidError } from '../../../oci/errors.js';
-import type { ByteRange, Repository, UploadSession } from '../../../registry/types.js';
+import type { ByteRange, Chunk, Repository, UploadSession } from '../../../registry/types.js';
 import {
   contentLength,
   digestParam,
@@ -71,17 +71,19 @@ function chunkRange(request: FastifyRequest, session: UploadSession): ByteRange 
 }
 
 /**
- * Streams the request body into the session. A RANGE_INVALID answer (416) carries where the upload stands,
- * so the client can resume from there.
+ * Streams the request body into the session (through `write`, given the chunk). A RANGE_INVALID answer (416)
+ * carries where the upload stands, so the client can resume from there.
  */
-async function appendBody(
+async function withBody<T>(
   request: FastifyRequest,
   ctx: HandlerContext,
   name: string,
   session: UploadSession,
-): Promise<void> {
+  write: (chunk: Chunk) => Promise<T>,
+): Promise<T> {
   try {
-    await session.append(request.raw, chunkRange(request, session));
+    const range = chunkRange(request, session);
+    return await write({ source: request.raw, ...(range && { range }) });
   } catch (err) {
     if (err instanceof RangeInvalidError) {
       err
@@ -125,13 +127,14 @@ export const uploadsHandlers: Handlers<'uploads'> = {
     if (digestValue !== undefined) {
       const digest = digestParam(request, digestValue);
       const session = await repository.blobs.create();
+      let blob;
       try {
-        await session.append(request.raw);
+        blob = await session.commit(digest, { source: request.raw });
       } catch (err) {
+        // The session is useless without the body, which is gone.
         await session.cancel();
         throw err;
       }
-      const blob = await session.commit(digest);
       return sendCreated(request, reply, ctx, route.name, blob.digest);
     }
 
@@ -148,15 +151,16 @@ export const uploadHandlers: Handlers<'upload'> = {
 
   async PATCH(request, reply, route, ctx) {
     const session = await resume(request, ctx, route.name, route.id);
-    await appendBody(request, ctx, route.name, session);
+    await withBody(request, ctx, route.name, session, ({ source, range }) => session.append(source, range));
     return sendProgress(request, reply, ctx, route.name, session, 202);
   },
 
   async PUT(request, reply, route, ctx) {
     const digest = digestParam(request, queryParam(request, 'digest'));
     const session = await resume(request, ctx, route.name, route.id);
-    if (hasBody(request)) await appendBody(request, ctx, route.name, session);
-    const blob = await session.commit(digest);
+    const blob = hasBody(request)
+      ? await withBody(request, ctx, route.name, session, (last) => session.commit(digest, last))
+      : await session.commit(digest);
     return sendCreated(request, reply, ctx, route.name, blob.digest);
   },
 

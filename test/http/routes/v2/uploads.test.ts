@@ -215,6 +215,25 @@ describe('PATCH/GET/PUT/DELETE /v2/<name>/blobs/uploads/<id>', () => {
     assert.equal(await blobBody(app, 'a', DIGEST), BLOB.toString());
   });
 
+  it('PUT with an out-of-order final chunk is a 416 with Range, and the upload can still be finished', async () => {
+    const { app } = newApp();
+    const url = await start(app);
+    await patch(app, url, BLOB.subarray(0, 8), '0-7');
+    const put = (chunk: Buffer, range: string) =>
+      app.inject({
+        method: 'PUT',
+        url: `${url}?digest=${DIGEST}`,
+        headers: { 'content-type': 'application/octet-stream', 'content-range': range },
+        payload: chunk,
+      });
+    const outOfOrder = await put(BLOB.subarray(12), '12-19');
+    assert.equal(outOfOrder.statusCode, 416, outOfOrder.body);
+    assert.equal(outOfOrder.headers.range, '0-7');
+    assert.equal(locationPath(outOfOrder), url);
+    assert.equal((await put(BLOB.subarray(8), '8-19')).statusCode, 201);
+    assert.equal(await blobBody(app, 'a', DIGEST), BLOB.toString());
+  });
+
   it('PUT with the whole blob and no PATCH (POST + PUT, as docker pushes) works', async () => {
     const { app } = newApp();
     const url = await start(app);
