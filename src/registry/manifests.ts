@@ -2,12 +2,11 @@
  * Manifests: stored as blobs (the exact bytes pushed), made visible in a repository by
  * `_manifests/revisions/<alg>/<hex>/link`, named by tags and, when they have a `subject`, indexed as referrers.
  *
- * Write order on PUT keeps every tag pointing at complete content: the content, the revision link and the
- * referrers entry side by side, then, once all three are durable, the tag's `current` link (an atomic
- * replace) beside its (unsynced) history entry. A revision link or referrers entry whose content is not in
- * place yet (a crash in between) reads as absent: GET by digest and the referrers list find no content,
- * and garbage collection skips a revision without content, as Distribution's reads do; a retried PUT
- * completes it.
+ * Write order on PUT keeps every name pointing at complete content: the content, then the revision link and
+ * the referrers entry side by side, then, once they are durable, the tag's `current` link (an atomic replace)
+ * beside its (unsynced) history entry. Content comes strictly first although Berth's readers would take a
+ * revision link without content as absent: Distribution's `garbage-collect`, run on the same root, stops
+ * at such a link.
  * Everything referenced, and the manifest's own content, is claimed first (`gc/lease.ts`), so that online
  * garbage collection keeps it or the PUT fails with MANIFEST_BLOB_UNKNOWN — never a tag naming missing content.
  */
@@ -107,10 +106,9 @@ export class RepositoryManifestStore implements ManifestStore {
     await this.verifyReferences(manifest, !this.ctx.validationDisabled);
 
     const { driver, name } = this.ctx;
-    const stored = await claimBlob(driver, digest);
+    if (!(await claimBlob(driver, digest))) await driver.putContent(blobDataPath(digest), bytes);
     const subject = manifest.subject?.digest;
     await Promise.all([
-      stored || driver.putContent(blobDataPath(digest), bytes),
       writeLink(driver, manifestRevisionLinkPath(name, digest), digest),
       subject && writeLink(driver, referrerLinkPath(name, subject, digest), digest),
     ]);

@@ -153,12 +153,12 @@ describe('manifests and tags', () => {
     assert.deepEqual((await repo.referrers.list(subject.digest)).map((d) => d.digest), [digestOf(sbom)]);
   });
 
-  it('a revision link and referrers entry whose content never arrived (a crash mid-PUT) read as absent until a retry', async () => {
+  it('a revision link and referrers entry without their content (the blob lost or deleted underneath) read as absent until a retry', async () => {
     const repo = t.registry.repository('shop/crashed');
     const subject = digestOf(Buffer.from('some subject'));
     const bytes = Buffer.from(JSON.stringify({ ...JSON.parse((await pushImageContent(repo, 'crash')).toString()), subject: { mediaType: OCI_MANIFEST, digest: subject, size: 12 } }));
     const digest = digestOf(bytes);
-    // What a PUT leaves when it dies after its links and before its content.
+    // Links whose content is not in the store, as a hand-edited or damaged root may have them.
     await writeLink(t.driver, manifestRevisionLinkPath('shop/crashed', digest), digest);
     await writeLink(t.driver, referrerLinkPath('shop/crashed', subject, digest), digest);
 
