@@ -10,11 +10,13 @@
  * written to. A socket whose Node handle is closed stays connected until its transfer ends, which cancel()
  * makes prompt.
  *
- * Threads: one background thread per addon instance runs every transfer off the main thread (and off
- * libuv's threadpool, which file-system calls need). It waits on its own epoll instance: the copy of a
+ * Threads: WORKERS background threads per addon instance run the transfers, off the main thread and off
+ * libuv's threadpool (which file-system calls need). There are several because sendfile reads the file
+ * synchronously: a transfer waiting for the disk holds up only the transfers of its own thread, and a new
+ * transfer goes to the thread with the fewest. Each thread waits on its own epoll instance: the copy of a
  * socket is registered EPOLLOUT|EPOLLONESHOT whenever the socket's buffer is full (libuv's epoll watches the
  * same socket for reading; the two registrations are independent). A transfer sends at most TURN_BYTES
- * before yielding to the others. New transfers and cancellations reach the thread through a mutex-guarded
+ * before yielding to the others. New transfers and cancellations reach a thread through a mutex-guarded
  * list and an eventfd; results reach JavaScript through a thread-safe function. A transfer's memory is only
  * freed on the main thread, after its callback ran, so cancel() can never touch freed memory.
  */
@@ -33,12 +35,17 @@
 
 /** Bytes one transfer may send before the others get a turn. */
 #define TURN_BYTES (4 << 20)
+/** Threads running transfers: as many as libuv's default threadpool has for file reads. */
+#define WORKERS 4
 /** sendfile(2) sends at most this many bytes per call. */
 #define MAX_CALL_BYTES 0x7ffff000
+
+struct worker;
 
 typedef struct transfer {
   /* Owned by the main thread. */
   uint32_t id;
+  struct worker *worker;
   napi_ref callback;
   struct transfer *prev, *next; /* the main thread's list of transfers whose callback has not run */
   /* Owned by the worker thread once queued. */
@@ -51,16 +58,24 @@ typedef struct transfer {
   int cancel;                   /* set by cancel(); read and written atomically */
 } transfer;
 
-typedef struct {
+typedef struct worker {
   napi_threadsafe_function done;
   pthread_t thread;
   pthread_mutex_t lock;
   int epoll, wake;
-  /* Under lock: transfers not yet seen by the worker, and whether to stop. */
+  /* Under lock: transfers not yet seen by the thread, and whether to stop. */
   transfer *incoming;
   int stopping;
-  /* Atomic: some cancel() is waiting for the worker. */
+  /* Atomic: some cancel() is waiting for the thread. */
   int cancels;
+  /* Main thread only: transfers whose callback has not run. */
+  int load;
+} worker;
+
+typedef struct {
+  napi_threadsafe_function done;
+  worker workers[WORKERS];
+  int started; /* workers whose thread runs */
   /* Main thread only. */
   transfer *live;
   uint32_t next_id;
@@ -68,31 +83,31 @@ typedef struct {
 
 /* ---- worker thread ---- */
 
-static void finish(instance *in, transfer **running, transfer *t, int error) {
+static void finish(worker *w, transfer **running, transfer *t, int error) {
   transfer **p = running;
   while (*p != t) p = &(*p)->queued;
   *p = t->queued;
-  if (t->registered) epoll_ctl(in->epoll, EPOLL_CTL_DEL, t->sock, NULL);
+  if (t->registered) epoll_ctl(w->epoll, EPOLL_CTL_DEL, t->sock, NULL);
   close(t->sock);
   close(t->file);
   t->error = error;
-  napi_call_threadsafe_function(in->done, t, napi_tsfn_nonblocking);
+  napi_call_threadsafe_function(w->done, t, napi_tsfn_nonblocking);
 }
 
-static void wait_writable(instance *in, transfer **running, transfer *t) {
+static void wait_writable(worker *w, transfer **running, transfer *t) {
   struct epoll_event event = { .events = EPOLLOUT | EPOLLONESHOT, .data.ptr = t };
-  if (epoll_ctl(in->epoll, t->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->sock, &event) == 0) {
+  if (epoll_ctl(w->epoll, t->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->sock, &event) == 0) {
     t->registered = 1;
   } else {
-    finish(in, running, t, errno);
+    finish(w, running, t, errno);
   }
 }
 
 /* Sends what the socket takes, up to a turn's worth, then waits for room or ends the transfer. */
-static void pump(instance *in, transfer **running, transfer *t) {
+static void pump(worker *w, transfer **running, transfer *t) {
   int64_t turn = 0;
   while (t->remaining > 0) {
-    if (turn >= TURN_BYTES) return wait_writable(in, running, t);
+    if (turn >= TURN_BYTES) return wait_writable(w, running, t);
     size_t want = t->remaining < MAX_CALL_BYTES ? (size_t)t->remaining : MAX_CALL_BYTES;
     ssize_t n = sendfile(t->sock, t->file, &t->offset, want);
     if (n > 0) {
@@ -100,42 +115,42 @@ static void pump(instance *in, transfer **running, transfer *t) {
       t->sent += n;
       turn += n;
     } else if (n == 0) {
-      return finish(in, running, t, ENODATA); /* the file is shorter than the range */
+      return finish(w, running, t, ENODATA); /* the file is shorter than the range */
     } else if (errno == EAGAIN) {
-      return wait_writable(in, running, t);
+      return wait_writable(w, running, t);
     } else if (errno != EINTR) {
-      return finish(in, running, t, errno);
+      return finish(w, running, t, errno);
     }
   }
-  finish(in, running, t, 0);
+  finish(w, running, t, 0);
 }
 
 static void *work(void *arg) {
-  instance *in = arg;
+  worker *w = arg;
   transfer *running = NULL;
   struct epoll_event events[64];
   for (;;) {
-    int n = epoll_wait(in->epoll, events, 64, -1);
+    int n = epoll_wait(w->epoll, events, 64, -1);
     int woken = 0;
     for (int i = 0; i < n; i++) {
       if (events[i].data.ptr == NULL) {
         woken = 1;
       } else {
-        pump(in, &running, events[i].data.ptr);
+        pump(w, &running, events[i].data.ptr);
       }
     }
     if (!woken) continue;
     uint64_t count;
-    (void)!read(in->wake, &count, sizeof count);
-    pthread_mutex_lock(&in->lock);
-    transfer *fresh = in->incoming;
-    in->incoming = NULL;
-    int stopping = in->stopping;
-    pthread_mutex_unlock(&in->lock);
-    if (__atomic_exchange_n(&in->cancels, 0, __ATOMIC_ACQ_REL)) {
+    (void)!read(w->wake, &count, sizeof count);
+    pthread_mutex_lock(&w->lock);
+    transfer *fresh = w->incoming;
+    w->incoming = NULL;
+    int stopping = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    if (__atomic_exchange_n(&w->cancels, 0, __ATOMIC_ACQ_REL)) {
       for (transfer *t = running, *next; t != NULL; t = next) {
         next = t->queued;
-        if (__atomic_load_n(&t->cancel, __ATOMIC_ACQUIRE)) finish(in, &running, t, ECANCELED);
+        if (__atomic_load_n(&t->cancel, __ATOMIC_ACQUIRE)) finish(w, &running, t, ECANCELED);
       }
     }
     while (fresh != NULL) {
@@ -144,21 +159,21 @@ static void *work(void *arg) {
       t->queued = running;
       running = t;
       if (__atomic_load_n(&t->cancel, __ATOMIC_ACQUIRE)) {
-        finish(in, &running, t, ECANCELED);
+        finish(w, &running, t, ECANCELED);
       } else {
-        pump(in, &running, t);
+        pump(w, &running, t);
       }
     }
     if (stopping) {
-      while (running != NULL) finish(in, &running, running, ECANCELED);
+      while (running != NULL) finish(w, &running, running, ECANCELED);
       return NULL;
     }
   }
 }
 
-static void wake(instance *in) {
+static void wake(worker *w) {
   uint64_t one = 1;
-  (void)!write(in->wake, &one, sizeof one);
+  (void)!write(w->wake, &one, sizeof one);
 }
 
 /* ---- main thread ---- */
@@ -174,6 +189,7 @@ static void call_js(napi_env env, napi_value unused, void *context, void *data) 
   instance *in = context;
   transfer *t = data;
   unlink_live(in, t);
+  t->worker->load--;
   if (env != NULL) {
     napi_value callback, global, args[2];
     if (napi_get_reference_value(env, t->callback, &callback) == napi_ok && callback != NULL) {
@@ -231,15 +247,21 @@ static napi_value start(napi_env env, napi_callback_info info) {
   t->offset = offset;
   t->remaining = length;
   t->id = ++in->next_id;
+  worker *w = &in->workers[0];
+  for (int i = 1; i < WORKERS; i++) {
+    if (in->workers[i].load < w->load) w = &in->workers[i];
+  }
+  t->worker = w;
+  w->load++;
   napi_create_reference(env, argv[4], 1, &t->callback);
   t->next = in->live;
   if (in->live) in->live->prev = t;
   in->live = t;
-  pthread_mutex_lock(&in->lock);
-  t->queued = in->incoming;
-  in->incoming = t;
-  pthread_mutex_unlock(&in->lock);
-  wake(in);
+  pthread_mutex_lock(&w->lock);
+  t->queued = w->incoming;
+  w->incoming = t;
+  pthread_mutex_unlock(&w->lock);
+  wake(w);
   napi_value id;
   napi_create_uint32(env, t->id, &id);
   return id;
@@ -259,36 +281,30 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   for (transfer *t = in->live; t != NULL; t = t->next) {
     if (t->id != id) continue;
     __atomic_store_n(&t->cancel, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&in->cancels, 1, __ATOMIC_RELEASE);
-    wake(in);
+    __atomic_store_n(&t->worker->cancels, 1, __ATOMIC_RELEASE);
+    wake(t->worker);
     break;
   }
   return NULL;
 }
 
-/* Stops the worker when the environment (the process, or a worker thread) shuts down. */
+/* Stops the threads when the environment (the process, or a worker thread) shuts down. */
 static void cleanup(void *arg) {
   instance *in = arg;
-  pthread_mutex_lock(&in->lock);
-  in->stopping = 1;
-  pthread_mutex_unlock(&in->lock);
-  wake(in);
-  pthread_join(in->thread, NULL);
+  for (int i = 0; i < in->started; i++) {
+    worker *w = &in->workers[i];
+    pthread_mutex_lock(&w->lock);
+    w->stopping = 1;
+    pthread_mutex_unlock(&w->lock);
+    wake(w);
+    pthread_join(w->thread, NULL);
+  }
   napi_release_threadsafe_function(in->done, napi_tsfn_abort);
-  close(in->epoll);
-  close(in->wake);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
   instance *in = calloc(1, sizeof *in);
   if (in == NULL) return throw_errno(env, "out of memory", ENOMEM);
-  pthread_mutex_init(&in->lock, NULL);
-  in->epoll = epoll_create1(EPOLL_CLOEXEC);
-  in->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
-  if (in->epoll < 0 || in->wake < 0 || epoll_ctl(in->epoll, EPOLL_CTL_ADD, in->wake, &event) != 0) {
-    return throw_errno(env, "epoll/eventfd set-up failed", errno);
-  }
   napi_value name;
   napi_create_string_utf8(env, "berth_sendfile", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, in, call_js, &in->done) != napi_ok) {
@@ -297,9 +313,22 @@ static napi_value init(napi_env env, napi_value exports) {
   }
   /* Open sockets keep the process alive while transfers run; this queue need not. */
   napi_unref_threadsafe_function(env, in->done);
-  if (pthread_create(&in->thread, NULL, work, in) != 0) return throw_errno(env, "cannot start the worker", errno);
   napi_set_instance_data(env, in, NULL, NULL);
   napi_add_env_cleanup_hook(env, cleanup, in);
+  for (int i = 0; i < WORKERS; i++) {
+    worker *w = &in->workers[i];
+    w->done = in->done;
+    pthread_mutex_init(&w->lock, NULL);
+    w->epoll = epoll_create1(EPOLL_CLOEXEC);
+    w->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
+    if (w->epoll < 0 || w->wake < 0 || epoll_ctl(w->epoll, EPOLL_CTL_ADD, w->wake, &event) != 0) {
+      return throw_errno(env, "epoll/eventfd set-up failed", errno);
+    }
+    int error = pthread_create(&w->thread, NULL, work, w);
+    if (error != 0) return throw_errno(env, "cannot start a transfer thread", error);
+    in->started++;
+  }
 
   napi_property_descriptor methods[] = {
     { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
