@@ -169,6 +169,35 @@ describe('blob GETs with sendfile', () => {
     }
   });
 
+  it('pipelined requests get their responses whole and in order', async () => {
+    const socket = net.connect((server.app.server.address() as AddressInfo).port, '127.0.0.1');
+    const paths = [bigDigest, smallDigest, bigDigest].map((digest) => `/v2/${NAME}/blobs/${digest}`);
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''));
+    const chunks: Buffer[] = [];
+    const expected = [big, small, big];
+    const total = expected.reduce((sum, bytes) => sum + bytes.length, 0);
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        if (chunks.reduce((sum, c) => sum + c.length, 0) >= total) resolve();
+      });
+      socket.on('error', reject);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    socket.destroy();
+    let rest = Buffer.concat(chunks);
+    for (const [i, bytes] of expected.entries()) {
+      const headerEnd = rest.indexOf('\r\n\r\n');
+      const head = rest.subarray(0, headerEnd).toString('latin1');
+      assert.match(head, /^HTTP\/1\.1 200 /, `response ${i}`);
+      assert.match(head, new RegExp(`content-length: ${bytes.length}\r`, 'i'), `response ${i}`);
+      const body = rest.subarray(headerEnd + 4, headerEnd + 4 + bytes.length);
+      assert.equal(sha256(body), sha256(bytes), `body ${i}`);
+      rest = rest.subarray(headerEnd + 4 + bytes.length);
+    }
+    assert.equal(rest.length, 0, 'bytes after the last response');
+  });
+
   it('a client that leaves mid-transfer leaves no descriptor open and the server serving', async () => {
     const before = openFds();
     for (let i = 0; i < 4; i++) {
