@@ -6,8 +6,8 @@
  *
  * The body is a Readable that yields no bytes, handed to `reply.send` like any stream, so Fastify's hooks,
  * the access log and the HTTP metrics see an ordinary response. When first read it sends the headers, waits
- * until they are written to the socket (the file's bytes must follow them), runs the transfer on the addon's
- * thread, and then ends, which ends the response without a body write so that the connection stays usable.
+ * until they are written to the socket (the file's bytes must follow them), runs the transfer on one of the addon's
+ * threads, and then ends, which ends the response without a body write so that the connection stays usable.
  * If the response closes first (the client went away, or the server is closing connections), the transfer
  * is cancelled; the addon works on its own duplicates of both descriptors, so none of them is written to
  * after Node closes it.
@@ -90,9 +90,13 @@ export class SendfileBody extends Readable {
   #begin(): void {
     if (this.destroyed) return;
     const socket = this.#response.socket;
+    if (socket === null) {
+      this.destroy();
+      return;
+    }
     this.#response.flushHeaders();
     // Writes complete in order, so once this empty one has, the headers are in the kernel's socket buffer.
-    socket?.write(NOTHING, (err) => {
+    socket.write(NOTHING, (err) => {
       if (this.destroyed) return;
       const fd = socketFd(socket);
       if (err || fd === undefined) {
