@@ -233,6 +233,25 @@ describe('blob GETs with sendfile', () => {
     await eventually(() => openFds() <= before, `descriptors open: ${before} before, ${openFds()} after`);
   });
 
+  it('a server that closes its connections cuts a transfer to a client that stopped reading', async () => {
+    const closing = await startServer(registry);
+    const before = openFds();
+    const socket = net.connect((closing.app.server.address() as AddressInfo).port, '127.0.0.1');
+    try {
+      socket.write(`GET /v2/${NAME}/blobs/${bigDigest} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await new Promise((resolve) => socket.once('data', resolve));
+      socket.pause();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      closing.app.server.closeAllConnections();
+      // The transfer, stuck on a full socket, holds its own copies of both descriptors until it is cancelled.
+      // Only the client's own socket remains.
+      await eventually(() => openFds() <= before + 1, `descriptors open: ${before} + the client's before, ${openFds()} after`);
+    } finally {
+      socket.destroy();
+      await closing.app.close();
+    }
+  });
+
   it('http.sendfile: false streams the body instead', async () => {
     const streaming = await startServer(registry, { sendfile: false });
     try {
