@@ -9,6 +9,7 @@ import type { BerthConfig } from '../config/schema.js';
 import { storageDriverName } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
 import { buildDebugApp } from '../http/debug.js';
+import { sendfileAvailable } from '../http/sendfile.js';
 import { Metrics } from '../metrics/index.js';
 import type { Digest } from '../oci/digest.js';
 import { createProxyRegistry, type ProxyRegistry, type UpstreamOptions } from '../proxy/registry.js';
@@ -174,6 +175,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
     catalogMaxEntries: config.catalog.maxentries,
     maxManifestBytes: config.validation.manifests.maxsize,
     redirect: !config.storage.redirect.disable,
+    sendfile: config.http.sendfile,
     metrics,
     healthFailures: health.size > 0 ? () => health.failing() : undefined,
     events: notifications && {
@@ -204,7 +206,16 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger, forgetBlob) : async () => {};
   const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
   accepting = true;
-  logger.info({ address, storage: driver.name, tls: tls !== undefined, http2: tls !== undefined && !config.http.http2.disabled }, 'listening');
+  logger.info(
+    {
+      address,
+      storage: driver.name,
+      tls: tls !== undefined,
+      http2: tls !== undefined && !config.http.http2.disabled,
+      sendfile: config.http.sendfile && sendfileAvailable,
+    },
+    'listening',
+  );
   return {
     address,
     debugAddress,

@@ -65,6 +65,11 @@ const http = group({
   relativeurls: bool().default(false),
   /** How long to wait for in-flight requests on shutdown; 0 stops at once, as in Distribution. */
   draintimeout: duration().default(0),
+  /**
+   * Berth only: send blob bodies from the filesystem driver with sendfile(2) (Linux, plain HTTP/1.x, when the
+   * addon was built); false streams them through userspace as on other systems.
+   */
+  sendfile: bool().default(true),
   /** Headers added to every response, e.g. `X-Content-Type-Options: [nosniff]`. */
   headers: headers().default({}),
   /**

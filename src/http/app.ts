@@ -52,6 +52,8 @@ export interface AppOptions {
   catalogMaxEntries?: number;
   /** Blob GETs may redirect to the storage's URL when it offers one (`storage.redirect.disable` inverts). */
   redirect?: boolean;
+  /** `http.sendfile`: blob bodies from local files may be sent with sendfile(2); true by default. */
+  sendfile?: boolean;
   /** Measures requests (`registry_http_*`) and content (`berth_bytes_*`, upload sessions). */
   metrics?: Metrics;
   /** Failing health checks by name; while any fails, every request is answered 503 UNAVAILABLE. */
@@ -196,6 +198,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     maxManifestBytes,
     catalogMaxEntries,
     redirect: options.redirect ?? false,
+    sendfile: options.sendfile ?? true,
   };
   const extraHeaders = Object.entries(options.headers ?? {});
 

@@ -16,6 +16,8 @@ export interface HandlerContext {
   maxManifestBytes: number;
   catalogMaxEntries: number;
   redirect: boolean;
+  /** Blob bodies may be sent with sendfile(2) (see `sendfile.ts`). */
+  sendfile: boolean;
 }
 
 export type RouteOf<K extends RouteKind> = Extract<Route, { kind: K }>;

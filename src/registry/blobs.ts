@@ -5,7 +5,7 @@
 import type { Digest } from '../oci/digest.js';
 import { BlobUnknownError, RangeInvalidError } from '../oci/errors.js';
 import { validateRepositoryName } from '../oci/reference.js';
-import type { StorageDriver } from '../storage/driver.js';
+import { localFileOf, type StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
 import { blobDataPath, layerLinkPath } from '../storage/paths.js';
 import { claimBlob } from './gc/lease.js';
@@ -29,6 +29,11 @@ export async function isLinkedBlob(driver: StorageDriver, name: string, digest: 
   return (await readLink(driver, layerLinkPath(name, digest))) === digest;
 }
 
+function withFile(content: BlobContent): BlobContent {
+  const file = localFileOf(content.stream);
+  return file ? { ...content, file } : content;
+}
+
 export class RepositoryBlobStore implements BlobStore {
   constructor(private readonly ctx: UploadContext) {}
 
@@ -39,14 +44,17 @@ export class RepositoryBlobStore implements BlobStore {
 
   async open(digest: Digest, range?: { start: number; end?: number }): Promise<BlobContent> {
     const descriptor = await this.stat(digest);
-    if (!range) return { descriptor, stream: await this.ctx.driver.reader(blobDataPath(digest), 0) };
+    if (!range) {
+      const stream = await this.ctx.driver.reader(blobDataPath(digest), 0);
+      return withFile({ descriptor, stream });
+    }
     const last = descriptor.size - 1;
     if (range.start > last || (range.end !== undefined && range.end < range.start)) {
       throw new RangeInvalidError(`range ${range.start}-${range.end ?? ''} is outside a blob of ${descriptor.size} bytes`, descriptor.size);
     }
     const end = Math.min(range.end ?? last, last);
     const stream = await this.ctx.driver.reader(blobDataPath(digest), range.start, end - range.start + 1);
-    return { descriptor, stream, range: { start: range.start, end } };
+    return withFile({ descriptor, stream, range: { start: range.start, end } });
   }
 
   async redirectURL(digest: Digest, method: 'GET' | 'HEAD'): Promise<string | undefined> {

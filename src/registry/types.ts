@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/manifest.js';
+import type { LocalFileRange } from '../storage/driver.js';
 
 export interface BlobDescriptor {
   digest: Digest;
@@ -24,6 +25,8 @@ export interface BlobContent {
   stream: Readable;
   /** The range served, when one was asked for. */
   range?: ByteRange;
+  /** The same bytes as a range of a local file that `stream` holds open, when they are one (see LocalFileRange). */
+  file?: LocalFileRange;
 }
 
 export interface BlobStore {

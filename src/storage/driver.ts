@@ -45,6 +45,30 @@ export interface PutOptions {
   durable?: boolean;
 }
 
+/**
+ * A range of a local file that a stream from `reader` holds open. A server may hand this range to the kernel
+ * (sendfile) instead of reading the stream; the stream keeps owning the descriptor (destroying it closes the
+ * file), so whoever uses `fd` takes its own reference to it first.
+ */
+export interface LocalFileRange {
+  readonly fd: number;
+  readonly offset: number;
+  readonly length: number;
+}
+
+const localFiles = new WeakMap<Readable, LocalFileRange>();
+
+/** Records, for a driver, that `stream` reads `range` of a local file. */
+export function markLocalFile(stream: Readable, range: LocalFileRange): Readable {
+  localFiles.set(stream, range);
+  return stream;
+}
+
+/** The local file range a stream from `reader` reads, when its driver said so. */
+export function localFileOf(stream: Readable): LocalFileRange | undefined {
+  return localFiles.get(stream);
+}
+
 /** What a walk callback may answer: `'skip'` does not descend into the directory just visited. */
 export type WalkDecision = 'skip' | void;
 

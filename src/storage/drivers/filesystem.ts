@@ -24,7 +24,7 @@ import fs, { promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from '../driver.js';
+import { markLocalFile, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
@@ -90,11 +90,12 @@ export class FilesystemDriver implements StorageDriver {
         await handle.close();
         return Readable.from([], { objectMode: false });
       }
-      return handle.createReadStream({
+      const stream = handle.createReadStream({
         start: offset,
         end: length === undefined ? undefined : offset + length - 1,
         highWaterMark: READ_CHUNK_BYTES,
       });
+      return markLocalFile(stream, { fd: handle.fd, offset, length: Math.min(length ?? Infinity, stats.size - offset) });
     } catch (err) {
       await handle.close();
       throw err;

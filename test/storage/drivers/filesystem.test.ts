@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { withChecks } from '../../../src/storage/base.js';
-import type { StorageDriver } from '../../../src/storage/driver.js';
+import { localFileOf, type StorageDriver } from '../../../src/storage/driver.js';
 import { FilesystemDriver } from '../../../src/storage/drivers/filesystem.js';
 import { PathNotFoundError, StorageError } from '../../../src/storage/errors.js';
 import { runDriverSuite } from '../driver-suite.js';
@@ -83,5 +83,20 @@ describe('FilesystemDriver on disk', () => {
       assert.ok((err.cause as NodeJS.ErrnoException).code);
       return true;
     });
+  });
+
+  it('readers name the open file and range they read, for sendfile, and closing the stream closes the file', async () => {
+    await driver.putContent('/file/range', Buffer.from('0123456789'));
+    const cases: Array<[number, number | undefined, number]> = [[0, undefined, 10], [3, 4, 4], [6, 100, 4]];
+    for (const [offset, length, expected] of cases) {
+      const stream = await driver.reader('/file/range', offset, length);
+      const file = localFileOf(stream);
+      assert.ok(file, 'no local file on the stream');
+      assert.deepEqual({ offset: file.offset, length: file.length }, { offset, length: expected });
+      const opened = await readlink(`/proc/self/fd/${file.fd}`);
+      assert.equal(opened, join(root, '/file/range'));
+      await new Promise<void>((resolve) => stream.destroy().once('close', resolve));
+      assert.notEqual(await readlink(`/proc/self/fd/${file.fd}`).catch(() => undefined), opened, 'the file stayed open');
+    }
   });
 });

@@ -9,6 +9,7 @@ import { RangeInvalidError } from '../../../oci/errors.js';
 import type { BlobDescriptor } from '../../../registry/types.js';
 import { digestParam, etagMatches, repositoryOf, type Handler, type Handlers } from '../../context.js';
 import { resolveRange } from '../../range.js';
+import { canSendfile, SendfileBody } from '../../sendfile.js';
 
 function setBlobHeaders(reply: FastifyReply, blob: BlobDescriptor): void {
   reply.headers({
@@ -49,6 +50,10 @@ const serve: Handler<'blob'> = async (request, reply, route, ctx) => {
     });
   } else {
     reply.header('Content-Length', String(content.descriptor.size));
+  }
+  // Only a local file's bytes can be handed to the kernel; the body is the same either way.
+  if (content.file && content.file.length > 0 && ctx.sendfile && canSendfile(reply.raw)) {
+    return reply.send(new SendfileBody(reply.raw, content.file, content.stream));
   }
   return reply.send(content.stream);
 };

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "berth_sendfile",
+      "sources": ["native/sendfile.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
+      "libraries": ["-lpthread"]
+    }
+  ]
+}
