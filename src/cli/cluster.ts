@@ -7,7 +7,8 @@
  *   another; the in-memory running hash only serves when it covers exactly the bytes in storage).
  * - The primary serves no requests. It runs the singletons (upload purging) once, replaces a worker that dies,
  *   and on SIGTERM/SIGINT tells every worker to drain (each honours `http.draintimeout`), then exits once
- *   they all have.
+ *   they all have. It never loads the HTTP stack (only workers import `serve.ts`), and the processes split
+ *   the content cache's budget, so that N workers take little more memory than one server.
  * - A worker that exits before it ever listened (a port in use, an unreadable storage root) stops the whole
  *   server with exit code 1 rather than being restarted in a loop.
  * - Workers get the primary's effective configuration (in BERTH_WORKER_CONFIG), so a replacement worker serves

@@ -44,14 +44,14 @@ program
   .action(async (path: string | undefined, flags: { dryRun: boolean; deleteUntagged: boolean }) => {
     const { config, warnings } = await load(path);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
-    const [{ garbageCollect }, { createLogger }, { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady }, { createBlobDescriptorCache }, { createStorageDriver }] =
-      await Promise.all([import('./gc.js'), import('./logging.js'), import('./redis.js'), import('./serve.js'), import('./storage.js')]);
+    const [{ garbageCollect }, { createLogger }, { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady }, { createStorageDriver }] =
+      await Promise.all([import('./gc.js'), import('./logging.js'), import('./redis.js'), import('./storage.js')]);
     // With a shared Redis cache, the replicas must forget the blobs deleted here.
     const redis = (config.storage.cache.blobdescriptor ?? config.storage.cache.layerinfo) === 'redis' ? await createRedisClient(config.redis, createLogger(config.log)) : undefined;
     if (redis !== undefined && !(await whenReady(redis, config.redis.dialtimeout ?? DEFAULT_DIAL_TIMEOUT_MS))) {
       throw new Error('redis is not reachable: the replicas would keep serving the deleted blobs from their cache');
     }
-    const cache = redis && createBlobDescriptorCache(config, redis);
+    const cache = redis && (await import('./serve.js')).createBlobDescriptorCache(config, redis);
     try {
       await garbageCollect(await createStorageDriver(config), flags, process.stdout, cache && ((digest) => cache.deleteBlob(digest)));
     } finally {
