@@ -1,20 +1,20 @@
 /**
  * The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. Modules are
  * imported by the subcommand that needs them: each process of a server holds only what it runs (a cluster
- * primary no HTTP stack, a worker no config parser).
+ * primary no HTTP stack, a worker no config parser, and no process keeps the parser once the config is loaded).
  */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { normalizeBooleanFlags } from './gc.js';
+import { loadConfigInThread } from './load-config.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Loads the config named on the command line, or from REGISTRY_CONFIGURATION_PATH, or the zero-setup default. */
-async function load(path: string | undefined) {
-  const { loadConfig } = await import('../config/load.js');
-  return loadConfig({ ...(path !== undefined && { path }), env: process.env });
+function load(path: string | undefined) {
+  return loadConfigInThread({ ...(path !== undefined && { path }), env: process.env });
 }
 
 const program = new Command()
