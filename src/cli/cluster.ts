@@ -7,7 +7,8 @@
  *   another; the in-memory running hash only serves when it covers exactly the bytes in storage).
  * - The primary serves no requests. It runs the singletons (upload purging) once, replaces a worker that dies,
  *   and on SIGTERM/SIGINT tells every worker to drain (each honours `http.draintimeout`), then exits once
- *   they all have.
+ *   they all have. It never loads the HTTP stack (only workers import `serve.ts`), and the processes split
+ *   the content cache's budget, so that N workers take little more memory than one server.
  * - A worker that exits before it ever listened (a port in use, an unreadable storage root) stops the whole
  *   server with exit code 1 rather than being restarted in a loop.
  * - Workers get the primary's effective configuration (in BERTH_WORKER_CONFIG), so a replacement worker serves
@@ -16,10 +17,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { storageDriverName, type BerthConfig } from '../config/schema.js';
+import type { BerthConfig } from '../config/schema.js';
+import { storageDriverName } from '../config/storage-driver.js';
 import { createLogger } from './logging.js';
 import { scheduleGarbageCollection } from './gc.js';
-import { createStorageDriver, drainOnSignals, scheduleUploadPurging, startServer } from './serve.js';
+import { createStorageDriver, scheduleUploadPurging } from './storage.js';
 
 const CONFIG_ENV = 'BERTH_WORKER_CONFIG';
 
@@ -92,7 +94,7 @@ export async function servePrimary(config: BerthConfig, warnings: string[], sour
 
   for (let i = 0; i < count; i += 1) cluster.fork(env);
   // Maintenance runs once, here: online GC in particular must have a single collector.
-  const driver = createStorageDriver(config);
+  const driver = await createStorageDriver(config, { processes: count });
   const stopPurging = scheduleUploadPurging(config, driver, logger);
   const stopCollecting = scheduleGarbageCollection(config, driver, logger);
   stopMaintenance = () => {
@@ -107,7 +109,9 @@ export async function serveWorker(): Promise<void> {
   if (snapshot === undefined) throw new Error(`a cluster worker needs ${CONFIG_ENV} from its primary`);
   const config = JSON.parse(snapshot) as BerthConfig;
   const logger: Logger = createLogger({ ...config.log, fields: { ...config.log.fields, worker: cluster.worker?.id } });
-  const server = await startServer(config, logger, { maintenance: false });
+  // Only workers load the HTTP stack: the primary stays small.
+  const { drainOnSignals, startServer } = await import('./serve.js');
+  const server = await startServer(config, logger, { maintenance: false, processes: workerCount(config.http.workers) });
   drainOnSignals(logger, config.http.draintimeout, () => server.close());
 }
 

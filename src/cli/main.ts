@@ -1,22 +1,20 @@
-/** The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. */
+/**
+ * The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. Modules are
+ * imported by the subcommand that needs them: each process of a server holds only what it runs (a cluster
+ * primary no HTTP stack, a worker no config parser, and no process keeps the parser once the config is loaded).
+ */
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { loadConfig } from '../config/load.js';
-import { formatEffectiveConfig } from '../config/print.js';
-import { servePrimary, serveWorker, workerCount } from './cluster.js';
-import { garbageCollect, normalizeBooleanFlags } from './gc.js';
-import { htpasswdAdd, htpasswdDelete } from './htpasswd.js';
-import { createLogger } from './logging.js';
-import { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady } from './redis.js';
-import { createBlobDescriptorCache, createStorageDriver, serve } from './serve.js';
+import { normalizeBooleanFlags } from './gc.js';
+import { loadConfigInThread } from './load-config.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Loads the config named on the command line, or from REGISTRY_CONFIGURATION_PATH, or the zero-setup default. */
 function load(path: string | undefined) {
-  return loadConfig({ ...(path !== undefined && { path }), env: process.env });
+  return loadConfigInThread({ ...(path !== undefined && { path }), env: process.env });
 }
 
 const program = new Command()
@@ -30,10 +28,11 @@ program
   .argument('[config]', 'path to config.yml')
   .action(async (path?: string) => {
     // A worker serves the configuration its primary loaded, not whatever the file says now.
-    if (cluster.isWorker) return serveWorker();
-    const { config, warnings, source } = load(path);
+    if (cluster.isWorker) return (await import('./cluster.js')).serveWorker();
+    const { config, warnings, source } = await load(path);
+    const { servePrimary, workerCount } = await import('./cluster.js');
     const workers = workerCount(config.http.workers);
-    await (workers > 1 ? servePrimary(config, warnings, source, workers) : serve(config, warnings, source));
+    await (workers > 1 ? servePrimary(config, warnings, source, workers) : (await import('./serve.js')).serve(config, warnings, source));
   });
 
 program
@@ -43,16 +42,18 @@ program
   .option('-d, --dry-run', 'do everything except remove the blobs', false)
   .option('-m, --delete-untagged', 'delete manifests that are not currently referenced via tag', false)
   .action(async (path: string | undefined, flags: { dryRun: boolean; deleteUntagged: boolean }) => {
-    const { config, warnings } = load(path);
+    const { config, warnings } = await load(path);
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
+    const [{ garbageCollect }, { createLogger }, { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady }, { createStorageDriver }] =
+      await Promise.all([import('./gc.js'), import('./logging.js'), import('./redis.js'), import('./storage.js')]);
     // With a shared Redis cache, the replicas must forget the blobs deleted here.
-    const redis = (config.storage.cache.blobdescriptor ?? config.storage.cache.layerinfo) === 'redis' ? createRedisClient(config.redis, createLogger(config.log)) : undefined;
+    const redis = (config.storage.cache.blobdescriptor ?? config.storage.cache.layerinfo) === 'redis' ? await createRedisClient(config.redis, createLogger(config.log)) : undefined;
     if (redis !== undefined && !(await whenReady(redis, config.redis.dialtimeout ?? DEFAULT_DIAL_TIMEOUT_MS))) {
       throw new Error('redis is not reachable: the replicas would keep serving the deleted blobs from their cache');
     }
-    const cache = redis && createBlobDescriptorCache(config, redis);
+    const cache = redis && (await import('./serve.js')).createBlobDescriptorCache(config, redis);
     try {
-      await garbageCollect(createStorageDriver(config), flags, process.stdout, cache && ((digest) => cache.deleteBlob(digest)));
+      await garbageCollect(await createStorageDriver(config), flags, process.stdout, cache && ((digest) => cache.deleteBlob(digest)));
     } finally {
       redis?.disconnect();
     }
@@ -64,8 +65,9 @@ program
   .command('check')
   .description('validate a config and print the effective configuration, secrets masked')
   .argument('[config]', 'path to config.yml')
-  .action((path?: string) => {
-    const { config, warnings, source } = load(path);
+  .action(async (path?: string) => {
+    const { config, warnings, source } = await load(path);
+    const { formatEffectiveConfig } = await import('../config/print.js');
     process.stdout.write(formatEffectiveConfig(config));
     for (const warning of warnings) process.stderr.write(`warning: ${warning}\n`);
     process.stderr.write(`configuration from ${source} is valid\n`);
@@ -77,13 +79,13 @@ htpasswd
   .description('add a user or change their password (prompted for, or read from stdin)')
   .argument('<file>', 'htpasswd file (created if missing)')
   .argument('<user>', 'user name')
-  .action((file: string, user: string) => htpasswdAdd(file, user));
+  .action(async (file: string, user: string) => (await import('./htpasswd.js')).htpasswdAdd(file, user));
 htpasswd
   .command('delete')
   .description('remove a user')
   .argument('<file>', 'htpasswd file')
   .argument('<user>', 'user name')
-  .action((file: string, user: string) => htpasswdDelete(file, user));
+  .action(async (file: string, user: string) => (await import('./htpasswd.js')).htpasswdDelete(file, user));
 
 const argv = () => (process.argv[2] === 'garbage-collect' ? normalizeBooleanFlags(process.argv) : process.argv);
 

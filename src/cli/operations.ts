@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
-import { storageDriverName } from '../config/schema.js';
+import { storageDriverName } from '../config/storage-driver.js';
 import type { EndpointSettings } from '../events/endpoint.js';
 import type { SourceRecord } from '../events/event.js';
 import { Notifier } from '../events/notifier.js';

@@ -4,7 +4,7 @@
  * accepted for registry:2 configs only. Commands fail fast while disconnected (no offline queue, a command
  * timeout): callers treat a failing cache as a miss rather than waiting for Redis.
  */
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 
@@ -18,10 +18,13 @@ export function parseRedisAddress(addr: string): { host: string; port: number } 
   return { host: match[1] ?? match[2]!, port: match[3] === undefined ? 6379 : Number(match[3]) };
 }
 
-/** The Redis client of a config, or undefined when it names no server. */
-export function createRedisClient(config: BerthConfig['redis'], logger: Logger): Redis | Cluster | undefined {
+export type RedisClient = Redis | Cluster;
+
+/** The Redis client of a config, or undefined when it names no server (then ioredis is not even loaded). */
+export async function createRedisClient(config: BerthConfig['redis'], logger: Logger): Promise<RedisClient | undefined> {
   const addrs = config.addrs.length > 0 ? config.addrs : config.addr !== undefined ? [config.addr] : [];
   if (addrs.length === 0) return undefined;
+  const { Cluster, Redis } = await import('ioredis');
   const options: RedisOptions = {
     ...(config.password !== undefined && { password: config.password }),
     db: config.db,
@@ -50,7 +53,7 @@ export function createRedisClient(config: BerthConfig['redis'], logger: Logger):
  * Waits until the client is connected, at most `timeoutMs`; false when it is not by then. Commands fail at
  * once until then (no offline queue), so callers wait before relying on the cache.
  */
-export async function whenReady(client: Redis | Cluster, timeoutMs: number): Promise<boolean> {
+export async function whenReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
   if (client.status === 'ready') return true;
   return new Promise((resolve) => {
     const timer = setTimeout(() => done(false), timeoutMs);

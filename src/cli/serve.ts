@@ -3,34 +3,25 @@
  * shut down gracefully: on SIGTERM/SIGINT stop accepting, let in-flight requests finish within
  * `http.draintimeout` (0 waits for them all), then exit.
  */
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
-import { storageDriverName } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
-import { buildDebugApp } from '../http/debug.js';
+import type { buildDebugApp } from '../http/debug.js';
 import { sendfileAvailable } from '../http/sendfile.js';
-import { Metrics } from '../metrics/index.js';
 import type { Digest } from '../oci/digest.js';
-import { createProxyRegistry, type ProxyRegistry, type UpstreamOptions } from '../proxy/registry.js';
+import type { ProxyRegistry, UpstreamOptions } from '../proxy/registry.js';
 import { InMemoryBlobDescriptorCache } from '../registry/cache/memory.js';
 import { RedisBlobDescriptorCache } from '../registry/cache/redis.js';
 import type { BlobDescriptorCache } from '../registry/cache/types.js';
 import { createRegistry } from '../registry/index.js';
-import { purgeUploads } from '../registry/purge.js';
-import { withChecks } from '../storage/base.js';
-import { withContentCache } from '../storage/cache.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { FilesystemDriver } from '../storage/drivers/filesystem.js';
-import { InMemoryDriver } from '../storage/drivers/memory.js';
-import { S3Driver } from '../storage/drivers/s3.js';
 import { isNotFound } from '../storage/errors.js';
 import { scheduleGarbageCollection } from './gc.js';
 import { createAuth } from './auth.js';
 import { createLogger } from './logging.js';
 import { createAuditLogger, createHealthChecks, createNotifications } from './operations.js';
-import { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady } from './redis.js';
-import { s3DriverOptions } from './s3-options.js';
+import { createRedisClient, DEFAULT_DIAL_TIMEOUT_MS, whenReady, type RedisClient } from './redis.js';
+import { createStorageDriver, scheduleUploadPurging } from './storage.js';
 import { serverTlsOptions, tlsEnabled } from './tls.js';
 
 export interface ListenAddress {
@@ -46,24 +37,6 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
   if (!match) throw new Error(`http.addr: expected host:port or :port, got ${JSON.stringify(addr)}`);
   const host = match[1] ?? match[2];
   return { host: host === '' ? '::' : host, port: Number(match[3]) };
-}
-
-export function createStorageDriver(config: BerthConfig, metrics?: Metrics): StorageDriver {
-  return withContentCache(withChecks(createBackend(config), { metrics }), { metrics });
-}
-
-function createBackend(config: BerthConfig): StorageDriver {
-  const name = storageDriverName(config.storage);
-  switch (name) {
-    case 'filesystem':
-      return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) });
-    case 'inmemory':
-      return new InMemoryDriver();
-    case 's3':
-      return new S3Driver(s3DriverOptions(config.storage));
-    default:
-      throw new Error(`not supported yet: storage.${name}`);
-  }
 }
 
 export interface RunningServer {
@@ -112,19 +85,22 @@ export function upstreamsOf(config: BerthConfig): UpstreamOptions[] {
 export interface StartOptions {
   /** Runs maintenance (upload purging, online GC) in this process; a cluster worker leaves it to the primary. */
   maintenance?: boolean;
+  /** How many processes serve this configuration (cluster workers). */
+  processes?: number;
 }
 
 export async function startServer(config: BerthConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
   const tls = tlsEnabled(config.http.tls) ? serverTlsOptions(config.http.tls) : undefined;
   const { auth, tokenService } = await createAuth(config, logger);
   const debug = config.http.debug;
-  const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new Metrics() : undefined;
-  const driver = createStorageDriver(config, metrics);
+  // Optional parts load their modules (prom-client, ioredis, the proxy's HTTP client) only when configured.
+  const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new (await import('../metrics/index.js')).Metrics() : undefined;
+  const driver = await createStorageDriver(config, { metrics, processes: options.processes });
   await checkStorage(driver);
   const health = createHealthChecks(config, driver, metrics);
   const listen = parseListenAddress(config.http.addr, config.http.net);
   const notifications = await createNotifications(config, logger, listen.port, metrics);
-  const redis = createRedisClient(config.redis, logger);
+  const redis = await createRedisClient(config.redis, logger);
   if (redis !== undefined && !(await whenReady(redis, config.redis.dialtimeout ?? DEFAULT_DIAL_TIMEOUT_MS))) {
     logger.warn({ redis: config.redis.addrs.length > 0 ? config.redis.addrs : config.redis.addr }, 'redis not reachable yet; serving without the cache until it is');
   }
@@ -160,6 +136,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       ...(blobDescriptorCache !== undefined && { blobDescriptorCache }),
       onCacheError,
     });
+    const { createProxyRegistry } = await import('../proxy/registry.js');
     proxy = createProxyRegistry(local, { upstreams, driver, cache, log: logger });
     logger.info({ upstreams: upstreams.map((u) => ({ name: u.name, prefix: u.prefix })) }, 'pull-through cache enabled');
   }
@@ -194,6 +171,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   let debugApp: ReturnType<typeof buildDebugApp> | undefined;
   let debugAddress: string | undefined;
   if (debug.addr !== undefined) {
+    const { buildDebugApp } = await import('../http/debug.js');
     debugApp = buildDebugApp({ health, metrics, metricsPath: debug.prometheus.path, accepting: () => accepting });
     const debugListen = parseListenAddress(debug.addr, 'tcp');
     debugAddress = await debugApp.listen({ host: debugListen.host, port: debugListen.port });
@@ -234,7 +212,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
 }
 
 /** `storage.cache.blobdescriptor` (or its old name `layerinfo`): none, this process's memory, or Redis. */
-export function createBlobDescriptorCache(config: BerthConfig, redis: ReturnType<typeof createRedisClient>): BlobDescriptorCache | undefined {
+export function createBlobDescriptorCache(config: BerthConfig, redis: RedisClient | undefined): BlobDescriptorCache | undefined {
   const { cache } = config.storage;
   const ttlMs = cache.blobdescriptorttl;
   switch (cache.blobdescriptor ?? cache.layerinfo) {
@@ -258,35 +236,6 @@ async function checkStorage(driver: StorageDriver): Promise<void> {
     const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
     throw new Error(`storage ${driver.name} is not usable: ${cause}`, { cause: err });
   }
-}
-
-export function scheduleUploadPurging(config: BerthConfig, driver: StorageDriver, logger: Logger, metrics?: Metrics): () => void {
-  const purging = config.storage.maintenance.uploadpurging;
-  if (!purging.enabled || config.storage.maintenance.readonly.enabled) return () => {};
-  const run = async () => {
-    try {
-      const { purged, abortedWrites } = await purgeUploads(driver, {
-        olderThan: new Date(Date.now() - purging.age),
-        dryRun: purging.dryrun,
-      });
-      if (purged.length > 0) logger.info({ count: purged.length, dryRun: purging.dryrun }, 'purged stale uploads');
-      if (!purging.dryrun) metrics?.uploadsClosed.inc({ result: 'purged' }, purged.length);
-      if (abortedWrites.length > 0) {
-        logger.info({ count: abortedWrites.length, dryRun: purging.dryrun }, 'aborted stale storage writes');
-      }
-    } catch (err) {
-      logger.error({ err }, 'upload purging failed');
-    }
-  };
-  // A first pass soon after start, then every interval; unref'd so timers never hold the process open.
-  const first = setTimeout(run, Math.min(purging.interval, 60_000));
-  const every = setInterval(run, purging.interval);
-  first.unref();
-  every.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(every);
-  };
 }
 
 export async function serve(config: BerthConfig, warnings: string[], source: string): Promise<void> {

@@ -202,13 +202,3 @@ export const configSchema = configObject.transform(({ version, loglevel, log: { 
 
 export type BerthConfig = z.output<typeof configSchema>;
 export type StorageConfig = BerthConfig['storage'];
-
-export const STORAGE_DRIVERS = ['filesystem', 'inmemory', 's3', 'azure', 'gcs', 'swift', 'oss'] as const;
-export type StorageDriverName = (typeof STORAGE_DRIVERS)[number];
-
-/** The one storage driver the configuration selects (the schema guarantees exactly one). */
-export function storageDriverName(storage: StorageConfig): StorageDriverName {
-  const name = STORAGE_DRIVERS.find((driver) => storage[driver] !== undefined);
-  if (!name) throw new Error('no storage driver configured');
-  return name;
-}

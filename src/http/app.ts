@@ -182,6 +182,21 @@ function dispatch(request: FastifyRequest, reply: FastifyReply, ctx: HandlerCont
   return (handler as (...args: unknown[]) => Promise<unknown>)(request, reply, route as Route, requestCtx);
 }
 
+/**
+ * Berth declares no route schemas, so Fastify's default compilers (Ajv, fast-json-stringify) would only cost
+ * every process their memory; factories that refuse schemas keep those modules unloaded.
+ */
+export const NO_SCHEMAS = {
+  compilersFactory: {
+    buildValidator: () => {
+      throw new Error('Berth routes declare no schemas');
+    },
+    buildSerializer: () => {
+      throw new Error('Berth routes declare no schemas');
+    },
+  },
+};
+
 export function buildApp(options: AppOptions): FastifyInstance {
   const prefix = normalisePrefix(options.prefix);
   const maxManifestBytes = options.maxManifestBytes ?? 4 * 1024 * 1024;
@@ -216,6 +231,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     // Request ids appear in events and logs of several replicas: make them unique, as Distribution's UUIDs are.
     genReqId: () => randomUUID(),
     exposeHeadRoutes: false,
+    schemaController: NO_SCHEMAS,
     // Repository names can be long and nested; the wildcard holds the whole tail.
     routerOptions: { maxParamLength: 65_535 },
     // Errors the router raises before any handler (a badly percent-encoded path) get the envelope too.

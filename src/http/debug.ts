@@ -9,6 +9,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { HealthChecks } from '../health/checks.js';
+import { NO_SCHEMAS } from './app.js';
 import type { Metrics } from '../metrics/index.js';
 
 export interface DebugOptions {
@@ -21,7 +22,7 @@ export interface DebugOptions {
 }
 
 export function buildDebugApp(options: DebugOptions): FastifyInstance {
-  const app = Fastify({ logger: false }) as unknown as FastifyInstance;
+  const app = Fastify({ logger: false, schemaController: NO_SCHEMAS }) as unknown as FastifyInstance;
   const { health, metrics } = options;
 
   if (metrics) {

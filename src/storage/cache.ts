@@ -34,7 +34,9 @@ export interface ContentCacheOptions {
   metrics?: CacheMetrics;
 }
 
-const DEFAULTS: ContentCacheOptions = { maxBytes: 32 * 1024 * 1024, maxEntryBytes: 1024 * 1024 };
+/** The default budget of one cache. */
+export const CONTENT_CACHE_BYTES = 32 * 1024 * 1024;
+const DEFAULTS: ContentCacheOptions = { maxBytes: CONTENT_CACHE_BYTES, maxEntryBytes: 1024 * 1024 };
 /** How long a file or directory must have been unchanged before its content or listing is cached. */
 const SETTLED_MS = 2000;
 // What an entry costs beyond its content, so that many small entries are bounded too.

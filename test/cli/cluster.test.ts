@@ -1,8 +1,8 @@
 /** `berth serve` with `http.workers: 2`: real processes, real sockets, requests spread over the workers. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { startRegistry, type RunningRegistry } from '../helpers/registry-process.js';
 
 const BERTH = fileURLToPath(new URL('../../../bin/berth.js', import.meta.url));
+const MODULE_TRACE = new URL('../helpers/module-trace.js', import.meta.url).href;
 
 interface Answer {
   status: number;
@@ -164,6 +165,45 @@ describe('berth serve with http.workers: 2', () => {
       assert.ok(servedBy(registry, 'path=/v2/ ').some(([, worker]) => worker === '3'), 'the replacement serves requests');
     } finally {
       await registry.stop();
+    }
+  });
+
+  it('loads the HTTP stack only in the workers, the config parser only in the primary, and unconfigured SDKs nowhere', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-cluster-'));
+    try {
+      const trace = join(dir, 'trace');
+      await mkdir(trace);
+      const config = join(dir, 'config.yml');
+      const lines = ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', '  addr: 127.0.0.1:0', '  workers: 2'];
+      await writeFile(config, lines.join('\n'));
+      // Workers inherit the primary's execArgv, so the hook traces them too.
+      const register = `import { register } from 'node:module'; register(${JSON.stringify(MODULE_TRACE)});`;
+      const child = spawn(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(register)}`, BERTH, 'serve', config], {
+        env: { ...process.env, BERTH_MODULE_TRACE: trace },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await until('both workers to listen', () => (/msg=listening address=\S+ workers=2/.test(output) ? true : undefined));
+      child.kill('SIGTERM');
+      await exited;
+      const loaded = new Map<number, Set<string>>();
+      for (const pid of await readdir(trace)) loaded.set(Number(pid), new Set((await readFile(join(trace, pid), 'utf8')).split('\n').filter(Boolean)));
+      const primary = loaded.get(child.pid!) ?? new Set<string>();
+      const workers = [...loaded].filter(([pid]) => pid !== child.pid).map(([, packages]) => packages);
+      assert.ok(primary.has('zod'), 'the primary parsed the configuration');
+      assert.ok(!primary.has('fastify'), 'the primary loaded no HTTP server');
+      assert.equal(workers.length, 2);
+      for (const packages of workers) {
+        assert.ok(packages.has('fastify'));
+        assert.ok(!packages.has('zod') && !packages.has('yaml'), 'a worker serves the parsed configuration it was given');
+      }
+      for (const packages of [primary, ...workers]) {
+        for (const unused of ['@aws-sdk/client-s3', 'ioredis', 'jose', 'prom-client', 'undici']) assert.ok(!packages.has(unused), `${unused} is not configured`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 

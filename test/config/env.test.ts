@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { storageDriverName } from '../../src/config/schema.js';
+import { storageDriverName } from '../../src/config/storage-driver.js';
 
 const fileConfig = `version: 0.1
 storage:

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { storageDriverName } from '../../src/config/schema.js';
+import { storageDriverName } from '../../src/config/storage-driver.js';
 
 /** Loads YAML text with no environment; returns the error a bad config throws. */
 function failure(yamlText: string, env: NodeJS.ProcessEnv = {}): ConfigError {
