@@ -21,7 +21,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeMachine, measureLimits, type Limits, type MachineInfo } from './machine.js';
 import { ensurePackages } from './packages.js';
-import { resetPeakRss, treeCpuSeconds, treePeakRssBytes } from './proc.js';
+import { resetPeakRss, samplePeakResident, treeCpuSeconds, treePeakRssBytes } from './proc.js';
 import { formatMarkdown, formatNumber, formatTable, summarize, type Sample } from './report.js';
 import { startNginx, startRegistry, type Server } from './servers.js';
 import { allWorkloads, makeFixture, makePlan, prepareNginx, prepareRegistry, type Fixture, type Workload } from './workloads.js';
@@ -72,10 +72,12 @@ const progress = (text: string) => process.stderr.write(`${text}\n`);
 
 async function measure(server: Server, workload: Workload, fixture: Fixture, round: number): Promise<Sample> {
   resetPeakRss(server.pid);
+  const stopResident = samplePeakResident(server.pid);
   const cpuBefore = treeCpuSeconds(server.pid);
   const result = await workload.run(server, fixture);
   const serverCpuSeconds = treeCpuSeconds(server.pid) - cpuBefore;
-  return { workload: workload.id, server: server.name, round, ...result, serverCpuSeconds, peakRssBytes: treePeakRssBytes(server.pid) };
+  const peakSharedOnceBytes = stopResident();
+  return { workload: workload.id, server: server.name, round, ...result, serverCpuSeconds, peakRssBytes: treePeakRssBytes(server.pid), peakSharedOnceBytes };
 }
 
 function formatMachine(machine: MachineInfo, limits: Limits): string {

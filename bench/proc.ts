@@ -1,5 +1,5 @@
 /**
- * What the kernel knows about a process tree: CPU time and peak resident memory, read from /proc. A server is
+ * What the kernel knows about a process tree: CPU time and resident memory, read from /proc. A server is
  * its main process plus its descendants (Berth's workers); Distribution's threads are counted in its process.
  */
 import { execFileSync } from 'node:child_process';
@@ -77,4 +77,42 @@ export function treePeakRssBytes(pid: number): number {
     }
   }
   return kib * 1024;
+}
+
+/**
+ * Resident memory of the tree with shared pages counted once, in bytes: every process's private pages, plus
+ * the largest shared part of any one process. The shared part is almost all file pages that every Node
+ * process maps alike (the `node` binary, shared libraries), which summed RSS counts once per worker; PSS
+ * would split them with unrelated processes too (the benchmark's own Node), so it is not used. For a
+ * single process this equals its RSS.
+ */
+export function treeResidentBytes(pid: number): number {
+  let privateKib = 0;
+  let sharedKib = 0;
+  for (const member of processTree(pid)) {
+    try {
+      const rollup = readFileSync(`/proc/${member}/smaps_rollup`, 'utf8');
+      const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
+      privateKib += field('Private_Clean') + field('Private_Dirty');
+      sharedKib = Math.max(sharedKib, field('Shared_Clean') + field('Shared_Dirty'));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return (privateKib + sharedKib) * 1024;
+}
+
+/**
+ * The highest `treeResidentBytes` seen while sampling every `intervalMs` (the kernel keeps no such peak, so a
+ * spike shorter than the interval can be missed; summed VmHWM is exact but counts shared pages repeatedly).
+ */
+export function samplePeakResident(pid: number, intervalMs = 100): () => number {
+  let peak = treeResidentBytes(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, treeResidentBytes(pid));
+  }, intervalMs);
+  return () => {
+    clearInterval(timer);
+    return Math.max(peak, treeResidentBytes(pid));
+  };
 }

@@ -10,10 +10,12 @@ export interface Sample extends ClientResult {
   serverCpuSeconds: number;
   /** Peak resident memory of the server's processes during the run (since start if it could not be reset). */
   peakRssBytes: number;
+  /** Highest resident memory of the server's processes with shared pages counted once, sampled (`proc.ts`). */
+  peakSharedOnceBytes: number;
 }
 
 export interface Figure {
-  key: 'throughput' | 'p50' | 'p99' | 'serverCpu' | 'clientCpu' | 'rss';
+  key: 'throughput' | 'p50' | 'p99' | 'serverCpu' | 'clientCpu' | 'rss' | 'resident';
   label: string;
   /** Undefined when the run has nothing to say (no request completed, so no latency). */
   value(sample: Sample): number | undefined;
@@ -34,6 +36,7 @@ export function figuresFor(per: Workload['per']): Figure[] {
     { key: 'serverCpu', label: `server CPU ${cpuUnit}`, value: (s) => cpu(s.serverCpuSeconds, s) },
     { key: 'clientCpu', label: `client CPU ${cpuUnit}`, value: (s) => cpu(s.clientCpuSeconds, s) },
     { key: 'rss', label: 'server peak RSS MiB', value: (s) => s.peakRssBytes / 2 ** 20 },
+    { key: 'resident', label: 'server peak MiB, shared once', value: (s) => s.peakSharedOnceBytes / 2 ** 20 },
   ];
 }
 
@@ -133,7 +136,8 @@ export function formatMarkdown(summaries: Summary[], servers: string[], berthNam
     ['p99', 'p99 latency, ms'],
     ['serverCpu', 'Server CPU (ms per operation, or s per GiB for blobs)'],
     ['clientCpu', 'Client CPU (same units): the load generator on the same cores'],
-    ['rss', 'Server peak RSS, MiB (all processes of the server)'],
+    ['rss', 'Server peak RSS, MiB (summed VmHWM of all processes of the server)'],
+    ['resident', 'Server peak resident memory, MiB, with pages shared between its processes counted once (sampled every 100 ms)'],
   ];
   for (const [key, title] of keys) {
     const head = ['workload', ...servers, ...ratioColumns.map((c) => c.replace('/distribution', ' ÷ dist'))];
