@@ -252,16 +252,16 @@ class FilesystemWriter implements FileWriter {
     // per chunk, and each write is a trip through the thread pool. Copying also lets a source reuse its
     // buffer. Two batches alternate so that the source keeps flowing while the other one is being written:
     // waiting for every write would pause the socket, and the client with it, once per batch.
-    let batch = Buffer.allocUnsafe(WRITE_BATCH_BYTES);
-    let spare: Buffer<ArrayBuffer> | undefined;
+    let batch = takeBatch();
+    let other: Buffer<ArrayBuffer> | undefined;
     let filled = 0;
     let writing: Promise<void> | undefined;
-    const flush = async () => {
+    const flush = async (last: boolean) => {
       if (writing) await writing;
       writing = this.#writeFully(batch, filled);
       // Awaited before the next batch or at the end; until then its failure must not count as unhandled.
       writing.catch(() => undefined);
-      [batch, spare] = [spare ?? Buffer.allocUnsafe(WRITE_BATCH_BYTES), batch];
+      if (!last) [batch, other] = [other ?? takeBatch(), batch];
       filled = 0;
     };
     try {
@@ -273,16 +273,19 @@ class FilesystemWriter implements FileWriter {
             batch.set(chunk.subarray(offset, offset + count), filled);
             filled += count;
             offset += count;
-            if (filled === batch.length) await flush();
+            if (filled === batch.length) await flush(false);
           }
         }
       } finally {
         // Bytes that arrived before a failing source are kept, as the contract promises.
-        if (filled > 0) await flush();
+        if (filled > 0) await flush(true);
         if (writing) await writing;
       }
       return this.#size - before;
     } finally {
+      // Every write has settled by now (each flush awaits the one before), so the batches are free.
+      giveBackBatch(batch);
+      if (other) giveBackBatch(other);
       this.#state.endAppend();
     }
   }
@@ -339,6 +342,22 @@ class FilesystemWriter implements FileWriter {
     await this.#handle.close();
     await fsp.rm(this.#file, { force: true });
   }
+}
+
+/**
+ * Write batches are kept for the next append instead of allocated per upload: a fresh 1 MiB buffer for every
+ * small push made V8 collect garbage every few dozen pushes (it counts such memory toward its limits), and
+ * fresh pages cost a page fault each as a large push fills them.
+ */
+const spareBatches: Buffer<ArrayBuffer>[] = [];
+const SPARE_BATCHES = 8;
+
+function takeBatch(): Buffer<ArrayBuffer> {
+  return spareBatches.pop() ?? Buffer.allocUnsafe(WRITE_BATCH_BYTES);
+}
+
+function giveBackBatch(batch: Buffer<ArrayBuffer>): void {
+  if (spareBatches.length < SPARE_BATCHES) spareBatches.push(batch);
 }
 
 /** `stat` through the callback API: every pull stats a link or two, and `fs/promises` costs more per call. */
