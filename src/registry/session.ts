@@ -9,9 +9,6 @@ export function decorateSession(session: UploadSession, overrides: Partial<Sessi
     get id() {
       return session.id;
     },
-    get startedAt() {
-      return session.startedAt;
-    },
     get size() {
       return session.size;
     },

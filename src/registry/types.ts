@@ -57,7 +57,6 @@ export interface Chunk {
 
 export interface UploadSession {
   readonly id: string;
-  readonly startedAt: Date;
   /** Bytes received so far. */
   readonly size: number;
   /**

@@ -76,23 +76,17 @@ export interface UploadContext {
 export async function createUpload(ctx: UploadContext): Promise<UploadSession> {
   assertWritable(ctx.policy);
   const id = randomUUID();
-  const startedAt = new Date();
   // A session lost in a crash is only a client retry, so its bookkeeping is not synced; `data` is created by
   // the first append.
-  await ctx.driver.putContent(uploadStartedAtPath(ctx.name, id), Buffer.from(startedAt.toISOString()), { durable: false });
-  return new StoredUploadSession(ctx, id, startedAt, 0);
+  await ctx.driver.putContent(uploadStartedAtPath(ctx.name, id), Buffer.from(new Date().toISOString()), { durable: false });
+  return new StoredUploadSession(ctx, id, 0);
 }
 
 export async function resumeUpload(ctx: UploadContext, id: string): Promise<UploadSession> {
   if (!UPLOAD_ID.test(id)) throw new BlobUploadUnknownError(id);
-  let startedAt: Date;
-  try {
-    startedAt = new Date((await ctx.driver.getContent(uploadStartedAtPath(ctx.name, id))).toString('utf8').trim());
-  } catch (err) {
-    if (isNotFound(err)) throw new BlobUploadUnknownError(id);
-    throw err;
-  }
-  return new StoredUploadSession(ctx, id, startedAt, await dataSize(ctx, id));
+  // Only purging reads the start time; here the file's presence is what says the session exists.
+  if (!(await exists(ctx.driver, uploadStartedAtPath(ctx.name, id)))) throw new BlobUploadUnknownError(id);
+  return new StoredUploadSession(ctx, id, await dataSize(ctx, id));
 }
 
 async function dataSize(ctx: UploadContext, id: string): Promise<number> {
@@ -117,7 +111,6 @@ class StoredUploadSession implements UploadSession {
   constructor(
     private readonly ctx: UploadContext,
     readonly id: string,
-    readonly startedAt: Date,
     private received: number,
   ) {
     this.key = `${ctx.name}\n${id}`;
@@ -232,6 +225,8 @@ class StoredUploadSession implements UploadSession {
 
   private async removeSession(): Promise<void> {
     this.ctx.tracker.forget(this.key);
+    // `startedat` first: after a commit it is all the directory holds, which then goes in one call.
+    await deleteIfPresent(this.ctx.driver, uploadStartedAtPath(this.ctx.name, this.id));
     await deleteIfPresent(this.ctx.driver, uploadDir(this.ctx.name, this.id));
   }
 }

@@ -73,10 +73,6 @@ class CachedUploadSession implements UploadSession {
     return this.inner.id;
   }
 
-  get startedAt(): Date {
-    return this.inner.startedAt;
-  }
-
   get size(): number {
     return this.inner.size;
   }

@@ -17,15 +17,27 @@
  * a directory another process created and has not synced yet.) Directories emptied
  * by `delete` or `move` stay behind, as with Distribution.
  *
+ * Metadata calls (open, stat, rename, mkdir, unlink) and small reads and writes are made inline on a local
+ * filesystem and through the thread pool on a network one (`fs-calls.ts`); fsyncs and bulk I/O always go
+ * through the pool.
+ *
  * Paths are trusted as given: use the driver through `withChecks` (`../base.ts`), which validates them.
  */
 import { randomBytes } from 'node:crypto';
-import fs, { promises as fsp, type Stats } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import fs, { promises as fsp } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { markLocalFile, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
+import {
+  SMALL_IO_BYTES,
+  fdatasyncInPool,
+  fsyncInPool,
+  isOnLocalFilesystem,
+  metadataCalls,
+  writeInPool,
+  type MetadataCalls,
+} from './fs-calls.js';
 import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
 
@@ -41,21 +53,44 @@ const MAX_UNSYNCED = 1024;
 /** Error codes that mean "nothing at this path" when reading: missing, a file used as a directory, or the reverse. */
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
+export interface FilesystemDriverOptions {
+  rootDirectory: string;
+  /** Make metadata calls on the event loop (see fs-calls.ts). Default: when the root is on a local filesystem. */
+  inlineMetadata?: boolean;
+}
+
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly #root: string;
+  readonly #calls: MetadataCalls;
   /**
    * Directories this driver created whose parent may not be synced yet: to that sync while under way, or to
    * undefined until a durable write beneath starts it.
    */
   readonly #unsynced = new Map<string, Promise<void> | undefined>();
 
-  constructor(options: { rootDirectory: string }) {
+  constructor(options: FilesystemDriverOptions) {
     this.#root = resolve(options.rootDirectory);
+    this.#calls = metadataCalls(options.inlineMetadata ?? isOnLocalFilesystem(this.#root));
   }
 
   async getContent(path: string): Promise<Buffer> {
-    return this.#whenFound(path, () => fsp.readFile(this.#file(path)));
+    const fd = await this.#whenFound(path, () => this.#calls.open(this.#file(path), 'r'));
+    try {
+      const stats = await this.#calls.fstat(fd);
+      if (stats.isDirectory()) throw new PathNotFoundError(path, this.name);
+      if (stats.size > SMALL_IO_BYTES) return await fsp.readFile(this.#file(path));
+      const content = Buffer.allocUnsafe(stats.size);
+      let filled = 0;
+      while (filled < content.length) {
+        const read = await this.#calls.readSmall(fd, content, filled, content.length - filled, filled);
+        if (read === 0) break;
+        filled += read;
+      }
+      return filled === content.length ? content : content.subarray(0, filled);
+    } finally {
+      await this.#calls.close(fd);
+    }
   }
 
   async putContent(path: string, content: Uint8Array, options: PutOptions = {}): Promise<void> {
@@ -63,15 +98,15 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.#file(path);
     const directory = dirname(target);
     const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
-    const handle = await this.#inDirectory(directory, durable, () => fsp.open(temporary, 'wx', FILE_MODE));
+    const fd = await this.#inDirectory(directory, durable, () => this.#calls.open(temporary, 'wx', FILE_MODE));
     try {
       try {
-        await handle.writeFile(content);
-        if (durable) await handle.sync();
+        await this.#writeAll(fd, content);
+        if (durable) await fsyncInPool(fd);
       } finally {
-        await handle.close();
+        await this.#calls.close(fd);
       }
-      await fsp.rename(temporary, target);
+      await this.#calls.rename(temporary, target);
     } catch (err) {
       await fsp.rm(temporary, { force: true });
       throw err;
@@ -79,43 +114,56 @@ export class FilesystemDriver implements StorageDriver {
     if (durable) await this.#syncDirectories(directory);
   }
 
+  /** Writes all of `content` at the file's current offset: small writes inline (see fs-calls.ts). */
+  async #writeAll(fd: number, content: Uint8Array): Promise<void> {
+    for (let written = 0; written < content.byteLength; ) {
+      const length = content.byteLength - written;
+      written += await (length <= SMALL_IO_BYTES
+        ? this.#calls.writeSmall(fd, content, written, length)
+        : writeInPool(fd, content, written, length));
+    }
+  }
+
   async reader(path: string, offset = 0, length?: number): Promise<Readable> {
     // Open and check before returning, so a missing file or bad offset is thrown here, not emitted later.
-    const handle = await this.#whenFound(path, () => fsp.open(this.#file(path), 'r'));
+    const fd = await this.#whenFound(path, () => this.#calls.open(this.#file(path), 'r'));
     try {
-      const stats = await handle.stat();
+      const stats = await this.#calls.fstat(fd);
       if (!stats.isFile()) throw new PathNotFoundError(path, this.name);
       if (offset > stats.size) throw new InvalidOffsetError(path, this.name, offset);
       if (length === 0) {
-        await handle.close();
+        await this.#calls.close(fd);
         return Readable.from([], { objectMode: false });
       }
-      const stream = handle.createReadStream({
+      // The stream owns the descriptor from here: it closes it when it ends or is destroyed.
+      const stream = fs.createReadStream('', {
+        fd,
         start: offset,
         end: length === undefined ? undefined : offset + length - 1,
         highWaterMark: READ_CHUNK_BYTES,
       });
-      return markLocalFile(stream, { fd: handle.fd, offset, length: Math.min(length ?? Infinity, stats.size - offset) });
+      return markLocalFile(stream, { fd, offset, length: Math.min(length ?? Infinity, stats.size - offset) });
     } catch (err) {
-      await handle.close();
+      await this.#calls.close(fd);
       throw err;
     }
   }
 
   async writer(path: string, options: { append: boolean }): Promise<FileWriter> {
     const file = this.#file(path);
-    const handle = await this.#inDirectory(dirname(file), false, () => fsp.open(file, options.append ? 'a' : 'w', FILE_MODE));
+    const fd = await this.#inDirectory(dirname(file), false, () => this.#calls.open(file, options.append ? 'a' : 'w', FILE_MODE));
     try {
-      const size = options.append ? (await handle.stat()).size : 0;
-      return new FilesystemWriter(handle, file, size);
+      const size = options.append ? (await this.#calls.fstat(fd)).size : 0;
+      return new FilesystemWriter(fd, this.#calls, file, size);
     } catch (err) {
-      await handle.close();
+      await this.#calls.close(fd);
       throw err;
     }
   }
 
   async stat(path: string): Promise<FileInfo> {
-    const stats = await this.#whenFound(path, () => statFile(this.#file(path)));
+    const stats = await this.#calls.stat(this.#file(path));
+    if (stats === undefined) throw new PathNotFoundError(path, this.name);
     const isDir = stats.isDirectory();
     // putContent replaces files by rename, so a file's inode changes on every rewrite, and the mtime guards
     // against a freed inode number being reused; a directory's mtime changes when an entry comes or goes.
@@ -134,7 +182,7 @@ export class FilesystemDriver implements StorageDriver {
     const to = this.#file(destination);
     await this.#inDirectory(dirname(to), true, async () => {
       try {
-        await fsp.rename(from, to);
+        await this.#calls.rename(from, to);
       } catch (err) {
         // A missing source must fail the move without creating the destination's directories.
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') await this.#whenFound(source, () => fsp.lstat(from));
@@ -146,9 +194,27 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(path: string): Promise<void> {
-    await this.#whenFound(path, () => fsp.rm(this.#file(path), { recursive: true }));
+    const file = this.#file(path);
+    await this.#whenFound(path, () => this.#remove(file));
     // An upload's directory, say: nothing durable will be written beneath it.
-    if (this.#unsynced.get(this.#file(path)) === undefined) this.#unsynced.delete(this.#file(path));
+    if (this.#unsynced.get(file) === undefined) this.#unsynced.delete(file);
+  }
+
+  /** Removes a file or an empty directory with one call, and only a tree that holds more in the pool. */
+  async #remove(file: string): Promise<void> {
+    try {
+      return await this.#calls.unlink(file);
+    } catch (err) {
+      // Linux answers EISDIR for a directory, POSIX allows EPERM.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw err;
+    }
+    try {
+      return await this.#calls.rmdir(file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
+    }
+    await fsp.rm(file, { recursive: true });
   }
 
   walk(path: string, visit: (info: FileInfo) => WalkDecision | Promise<WalkDecision>): Promise<void> {
@@ -159,7 +225,7 @@ export class FilesystemDriver implements StorageDriver {
    * Runs `create` (which makes an entry in `directory`), first as if the directory existed, as it usually
    * does, and again after `mkdir -p` if it did not.
    */
-  async #inDirectory<T>(directory: string, durable: boolean, create: () => Promise<T>): Promise<T> {
+  async #inDirectory<T>(directory: string, durable: boolean, create: () => T | Promise<T>): Promise<T> {
     try {
       return await create();
     } catch (err) {
@@ -174,7 +240,7 @@ export class FilesystemDriver implements StorageDriver {
    * is not, they are only noted, and start when a durable write beneath needs them (see the header).
    */
   async #makeDirectories(directory: string, durable: boolean): Promise<void> {
-    const firstCreated = await fsp.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+    const firstCreated = await this.#calls.mkdirs(directory, DIRECTORY_MODE);
     if (firstCreated === undefined) return;
     for (let dir = directory; ; dir = dirname(dir)) {
       if (durable) this.#syncParent(dir);
@@ -189,7 +255,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   #syncParent(dir: string): Promise<void> {
-    const synced = syncDirectory(dirname(dir)).finally(() => {
+    const synced = this.#syncDirectory(dirname(dir)).finally(() => {
       if (this.#unsynced.get(dir) === synced) this.#unsynced.delete(dir);
     });
     // A failure is reported to the durable writes that wait for this sync; nobody else needs it.
@@ -200,7 +266,7 @@ export class FilesystemDriver implements StorageDriver {
 
   /** Makes a new entry of `directory` durable: syncs it, and the parents of its ancestors this driver created. */
   async #syncDirectories(directory: string): Promise<void> {
-    const syncs = [syncDirectory(directory)];
+    const syncs = [this.#syncDirectory(directory)];
     if (this.#unsynced.size > 0) {
       for (let dir = directory; dir.length > this.#root.length; dir = dirname(dir)) {
         if (this.#unsynced.has(dir)) syncs.push(this.#unsynced.get(dir) ?? this.#syncParent(dir));
@@ -209,12 +275,21 @@ export class FilesystemDriver implements StorageDriver {
     await Promise.all(syncs);
   }
 
+  async #syncDirectory(directory: string): Promise<void> {
+    const fd = await this.#calls.open(directory, 'r');
+    try {
+      await fsyncInPool(fd);
+    } finally {
+      await this.#calls.close(fd);
+    }
+  }
+
   #file(path: string): string {
     return path === '/' ? this.#root : this.#root + path;
   }
 
   /** Runs a filesystem call whose "no such file" failure means the key `path` does not exist. */
-  async #whenFound<T>(path: string, call: () => Promise<T>): Promise<T> {
+  async #whenFound<T>(path: string, call: () => T | Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
@@ -225,7 +300,8 @@ export class FilesystemDriver implements StorageDriver {
 }
 
 class FilesystemWriter implements FileWriter {
-  readonly #handle: FileHandle;
+  readonly #fd: number;
+  readonly #calls: MetadataCalls;
   readonly #file: string;
   readonly #state = new WriterState();
   #size: number;
@@ -234,8 +310,9 @@ class FilesystemWriter implements FileWriter {
   /** A write-back of what is already written, started while more arrives; see `#writeBackAhead`. */
   #writeBack: Promise<void> | undefined;
 
-  constructor(handle: FileHandle, file: string, size: number) {
-    this.#handle = handle;
+  constructor(fd: number, calls: MetadataCalls, file: string, size: number) {
+    this.#fd = fd;
+    this.#calls = calls;
     this.#file = file;
     this.#size = size;
     this.#flushedTo = size;
@@ -293,7 +370,11 @@ class FilesystemWriter implements FileWriter {
   async #writeFully(buffer: Buffer, length: number): Promise<void> {
     let written = 0;
     while (written < length) {
-      const { bytesWritten } = await this.#handle.write(buffer, written, length - written);
+      const rest = length - written;
+      // The last batch of a small blob is written inline; a full batch would hold the event loop too long.
+      const bytesWritten = await (rest <= SMALL_IO_BYTES
+        ? this.#calls.writeSmall(this.#fd, buffer, written, rest)
+        : writeInPool(this.#fd, buffer, written, rest));
       written += bytesWritten;
       this.#size += bytesWritten;
     }
@@ -309,7 +390,7 @@ class FilesystemWriter implements FileWriter {
   #writeBackAhead(): void {
     if (this.#writeBack || this.#size - this.#flushedTo < WRITE_BACK_BYTES) return;
     const target = this.#size;
-    const writeBack = this.#handle.datasync().then(() => {
+    const writeBack = fdatasyncInPool(this.#fd).then(() => {
       this.#flushedTo = target;
       if (this.#writeBack === writeBack) this.#writeBack = undefined;
     });
@@ -321,9 +402,9 @@ class FilesystemWriter implements FileWriter {
     this.#state.finish();
     try {
       await this.#writeBack;
-      await this.#handle.sync();
+      await fsyncInPool(this.#fd);
     } finally {
-      await this.#handle.close();
+      await this.#calls.close(this.#fd);
     }
   }
 
@@ -332,14 +413,14 @@ class FilesystemWriter implements FileWriter {
     try {
       await this.#writeBack;
     } finally {
-      await this.#handle.close();
+      await this.#calls.close(this.#fd);
     }
   }
 
   async cancel(): Promise<void> {
     if (!this.#state.beginCancel()) return;
     await this.#writeBack?.catch(() => undefined);
-    await this.#handle.close();
+    await this.#calls.close(this.#fd);
     await fsp.rm(this.#file, { force: true });
   }
 }
@@ -358,18 +439,4 @@ function takeBatch(): Buffer<ArrayBuffer> {
 
 function giveBackBatch(batch: Buffer<ArrayBuffer>): void {
   if (spareBatches.length < SPARE_BATCHES) spareBatches.push(batch);
-}
-
-/** `stat` through the callback API: every pull stats a link or two, and `fs/promises` costs more per call. */
-function statFile(file: string): Promise<Stats> {
-  return new Promise((resolve, reject) => fs.stat(file, (err, stats) => (err ? reject(err) : resolve(stats))));
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  const handle = await fsp.open(directory, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -6,13 +6,24 @@ import { after, before, describe, it } from 'node:test';
 import { withChecks } from '../../../src/storage/base.js';
 import { localFileOf, type StorageDriver } from '../../../src/storage/driver.js';
 import { FilesystemDriver } from '../../../src/storage/drivers/filesystem.js';
+import { isOnLocalFilesystem } from '../../../src/storage/drivers/fs-calls.js';
 import { PathNotFoundError, StorageError } from '../../../src/storage/errors.js';
 import { runDriverSuite } from '../driver-suite.js';
 import { chunksOf } from '../suite/helpers.js';
 
-runDriverSuite('filesystem', async () => {
-  const rootDirectory = await mkdtemp(join(tmpdir(), 'berth-fs-driver-'));
-  return { driver: new FilesystemDriver({ rootDirectory }), cleanup: () => rm(rootDirectory, { recursive: true }) };
+for (const inlineMetadata of [true, false]) {
+  runDriverSuite(`filesystem, metadata calls ${inlineMetadata ? 'inline' : 'in the thread pool'}`, async () => {
+    const rootDirectory = await mkdtemp(join(tmpdir(), 'berth-fs-driver-'));
+    return { driver: new FilesystemDriver({ rootDirectory, inlineMetadata }), cleanup: () => rm(rootDirectory, { recursive: true }) };
+  });
+}
+
+describe('isOnLocalFilesystem', () => {
+  it('takes a disk-backed directory, also one not created yet, and refuses a pseudo filesystem', () => {
+    assert.equal(isOnLocalFilesystem(tmpdir()), true);
+    assert.equal(isOnLocalFilesystem(join(tmpdir(), 'not', 'there', 'yet')), true);
+    assert.equal(isOnLocalFilesystem('/proc/self'), false);
+  });
 });
 
 describe('FilesystemDriver on disk', () => {
