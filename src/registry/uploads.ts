@@ -8,10 +8,10 @@
  *      hash is kept in memory only while it covers exactly the bytes in `data`.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
- *      (`gc/lease.ts`); unless it is already stored, `data` is then moved to
- *      `blobs/<alg>/<xx>/<hex>/data` (an atomic rename: the blob appears whole or not at all; concurrent
- *      uploads of the same content each rename identical bytes) while the repository's `_layers` link is
- *      written, and the session directory removed. A blob is in a repository only when both exist.
+ *      (`gc/lease.ts`), and the repository's `_layers` link is written as soon as the claim is made; unless
+ *      the blob is already stored, `data` is then moved to `blobs/<alg>/<xx>/<hex>/data` (an atomic rename:
+ *      the blob appears whole or not at all; concurrent uploads of the same content each rename identical
+ *      bytes), and the session directory removed. A blob is in a repository only when both exist.
  *      A request carrying the last chunk appends and commits in one step, syncing `data` through the writer
  *      that appended it.
  * A crash at any point leaves an upload directory (purged later by age), a complete blob not yet linked
@@ -156,15 +156,16 @@ class StoredUploadSession implements UploadSession {
         // need it.
         const data = writer ?? (await driver.writer(dataPath, { append: true }));
         writer = undefined;
-        const [, stored] = await Promise.all([data.commit(), claimBlob(driver, expected)]);
-        const storeContent = async () => {
-          if (!stored) await driver.move(dataPath, blobDataPath(expected));
-          await this.removeSession();
-        };
-        // Content and link are written side by side, halving the synced steps a push waits for. A link whose
-        // content is not in place yet reads as an unknown blob (every lookup also checks the data), so a crash
-        // in between only leaves a link that a retried push completes.
-        await Promise.all([storeContent(), writeLink(driver, layerLinkPath(name, expected), expected)]);
+        const claimed = claimBlob(driver, expected);
+        // Content and link are written side by side: the link as soon as the blob is claimed, while `data`
+        // is still being synced, so that a push waits for two rounds of syncs instead of three. A link whose
+        // content is not in place yet reads as an unknown blob (every lookup also checks the data), so a
+        // crash or a failed sync in between only leaves a link that a retried push completes.
+        const linked = claimed.then(() => writeLink(driver, layerLinkPath(name, expected), expected));
+        linked.catch(() => undefined);
+        const [, stored] = await Promise.all([data.commit(), claimed]);
+        if (!stored) await driver.move(dataPath, blobDataPath(expected));
+        await Promise.all([this.removeSession(), linked]);
         return { digest: expected, size };
       } catch (err) {
         await writer?.close().catch(() => undefined);

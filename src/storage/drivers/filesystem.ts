@@ -3,7 +3,7 @@
  * registry:2 can share a root: the key `/a/b` is the file `<rootDirectory>/a/b`. Files are created 0644 and
  * directories 0755 (less the umask), readable and writable by a Distribution process running as the same user.
  *
- * Durability: putContent writes a temporary sibling (`.<name>.<random>.tmp`), fsyncs it, renames it over the
+ * Durability: putContent writes a temporary sibling (`.<name>.<unique>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
  * Writers fsync on commit. A directory's own name is durable once its parent is synced. When a durable
  * write creates directories (`mkdir -p`), the syncs of their parents start at once, and the write waits for
@@ -48,6 +48,13 @@ const WRITE_BACK_BYTES = 8 * 1024 * 1024;
 /** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
 const READ_CHUNK_BYTES = 256 * 1024;
 const DIRECTORY_MODE = 0o755;
+/**
+ * Temporary names are this process's random tag and a counter: as unique as a fresh random name per write
+ * (processes sharing the root pick different tags), without asking the system for randomness every time.
+ */
+const PROCESS_TAG = randomBytes(6).toString('hex');
+let temporaryCount = 0;
+const temporaryTag = () => `${PROCESS_TAG}${(temporaryCount++).toString(36)}`;
 /** How many directories made by writes that are not durable are remembered unsynced (see #makeDirectories). */
 const MAX_UNSYNCED = 1024;
 /** Error codes that mean "nothing at this path" when reading: missing, a file used as a directory, or the reverse. */
@@ -97,7 +104,7 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
-    const temporary = `${directory}/.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`;
+    const temporary = `${directory}/.${basename(target)}.${temporaryTag()}.tmp`;
     const fd = await this.#inDirectory(directory, durable, () => this.#calls.open(temporary, 'wx', FILE_MODE));
     try {
       try {
