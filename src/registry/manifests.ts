@@ -106,19 +106,25 @@ export class RepositoryManifestStore implements ManifestStore {
     await this.verifyReferences(manifest, !this.ctx.validationDisabled);
 
     const { driver, name } = this.ctx;
-    if (!(await claimBlob(driver, digest))) await driver.putContent(blobDataPath(digest), bytes);
+    // Content, then links, then the tag: each appears only once what it names is durable, so a crash never
+    // leaves a link without its content (Distribution's garbage-collect stops at one) nor a tag without its
+    // revision. Each is written and synced at once, though, and only published after its predecessor.
+    const stored = claimBlob(driver, digest).then(async (present) => {
+      if (!present) await driver.putContent(blobDataPath(digest), bytes);
+    });
     const subject = manifest.subject?.digest;
-    await Promise.all([
-      writeLink(driver, manifestRevisionLinkPath(name, digest), digest),
-      subject && writeLink(driver, referrerLinkPath(name, subject, digest), digest),
+    const linked = Promise.all([
+      writeLink(driver, manifestRevisionLinkPath(name, digest), digest, { publishAfter: stored }),
+      subject && writeLink(driver, referrerLinkPath(name, subject, digest), digest, { publishAfter: stored }),
     ]);
-    if (reference.kind === 'tag') {
-      // The tag's history is only informational, so losing its newest entry in a crash costs nothing.
-      await Promise.all([
-        writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest, { durable: false }),
-        writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest),
+    // The tag's history is only informational, so losing its newest entry in a crash costs nothing.
+    const tagged =
+      reference.kind === 'tag' &&
+      Promise.all([
+        writeLink(driver, tagIndexLinkPath(name, reference.tag, digest), digest, { durable: false, publishAfter: linked }),
+        writeLink(driver, tagCurrentLinkPath(name, reference.tag), digest, { publishAfter: linked }),
       ]);
-    }
+    await Promise.all([stored, linked, tagged]);
     this.ctx.onStored?.();
     return subject ? { digest, subject } : { digest };
   }

@@ -157,11 +157,11 @@ class StoredUploadSession implements UploadSession {
         const data = writer ?? (await driver.writer(dataPath, { append: true }));
         writer = undefined;
         const claimed = claimBlob(driver, expected);
-        // Content and link are written side by side: the link as soon as the blob is claimed, while `data`
-        // is still being synced, so that a push waits for two rounds of syncs instead of three. A link whose
-        // content is not in place yet reads as an unknown blob (every lookup also checks the data), so a
-        // crash or a failed sync in between only leaves a link that a retried push completes.
-        const linked = claimed.then(() => writeLink(driver, layerLinkPath(name, expected), expected));
+        // Content and link are written side by side: the link is written and synced while `data` is, and
+        // published once the blob is claimed, so that a push waits for two rounds of syncs instead of three.
+        // A link whose content is not in place yet reads as an unknown blob (every lookup also checks the
+        // data), so a crash or a failed sync in between only leaves a link that a retried push completes.
+        const linked = writeLink(driver, layerLinkPath(name, expected), expected, { publishAfter: claimed });
         linked.catch(() => undefined);
         const [, stored] = await Promise.all([data.commit(), claimed]);
         if (!stored) await driver.move(dataPath, blobDataPath(expected));

@@ -59,8 +59,22 @@ class CheckedDriver implements StorageDriver {
     return this.#call('GetContent', [path], () => this.#driver.getContent(path));
   }
 
-  putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
-    return this.#call('PutContent', [path], () => this.#driver.putContent(path, content, options));
+  async putContent(path: string, content: Uint8Array, options?: PutOptions): Promise<void> {
+    // The caller's reason for not publishing is its own error, not the driver's: it is passed on unwrapped.
+    let refusal: { reason: unknown } | undefined;
+    const publishAfter = options?.publishAfter?.catch((reason: unknown) => {
+      refusal = { reason };
+      throw reason;
+    });
+    // The driver may fail before it waits for it.
+    publishAfter?.catch(() => undefined);
+    try {
+      return await this.#call('PutContent', [path], () =>
+        this.#driver.putContent(path, content, publishAfter ? { ...options, publishAfter } : options),
+      );
+    } catch (err) {
+      throw refusal ? refusal.reason : err;
+    }
   }
 
   reader(path: string, offset = 0, length?: number): Promise<Readable> {

@@ -43,6 +43,12 @@ export interface FileWriter {
 export interface PutOptions {
   /** Default true. */
   durable?: boolean;
+  /**
+   * Write now, publish later: the content is written (and synced) at once, but appears at the path only once
+   * this settles. If it rejects, nothing appears and putContent rejects with its reason. This lets a write
+   * that must follow another (a link after its content) overlap it, and only wait for it at the end.
+   */
+  publishAfter?: Promise<unknown>;
 }
 
 /**

@@ -105,7 +105,13 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.#file(path);
     const directory = dirname(target);
     const temporary = `${directory}/.${basename(target)}.${temporaryTag()}.tmp`;
-    const fd = await this.#inDirectory(directory, durable, () => this.#calls.open(temporary, 'wx', FILE_MODE));
+    let firstCreated: string | undefined;
+    const fd = await this.#inDirectory(
+      directory,
+      durable,
+      () => this.#calls.open(temporary, 'wx', FILE_MODE),
+      (created) => (firstCreated = created),
+    );
     try {
       try {
         await this.#writeAll(fd, content);
@@ -113,9 +119,12 @@ export class FilesystemDriver implements StorageDriver {
       } finally {
         await this.#calls.close(fd);
       }
+      await options.publishAfter;
       await this.#calls.rename(temporary, target);
     } catch (err) {
+      // Also the directories made for it: an empty tag directory, say, would list a tag that does not exist.
       await fsp.rm(temporary, { force: true });
+      if (firstCreated !== undefined) await this.#removeEmptyDirectories(directory, firstCreated);
       throw err;
     }
     if (durable) await this.#syncDirectories(directory);
@@ -232,23 +241,43 @@ export class FilesystemDriver implements StorageDriver {
    * Runs `create` (which makes an entry in `directory`), first as if the directory existed, as it usually
    * does, and again after `mkdir -p` if it did not.
    */
-  async #inDirectory<T>(directory: string, durable: boolean, create: () => T | Promise<T>): Promise<T> {
+  async #inDirectory<T>(
+    directory: string,
+    durable: boolean,
+    create: () => T | Promise<T>,
+    onCreated?: (firstCreated: string) => void,
+  ): Promise<T> {
     try {
       return await create();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
-    await this.#makeDirectories(directory, durable);
+    const firstCreated = await this.#makeDirectories(directory, durable);
+    if (firstCreated !== undefined) onCreated?.(firstCreated);
     return create();
+  }
+
+  /** Removes `directory` and its ancestors up to `last` while they are empty (another write may fill them). */
+  async #removeEmptyDirectories(directory: string, last: string): Promise<void> {
+    for (let dir = directory; ; dir = dirname(dir)) {
+      try {
+        await this.#calls.rmdir(dir);
+      } catch {
+        return;
+      }
+      this.#unsynced.delete(dir);
+      if (dir === last || dirname(dir) === dir) return;
+    }
   }
 
   /**
    * `mkdir -p`. For a durable write, the syncs of the new directories' parents start at once; for one that
    * is not, they are only noted, and start when a durable write beneath needs them (see the header).
    */
-  async #makeDirectories(directory: string, durable: boolean): Promise<void> {
+  /** Answers the first directory it created, if any. */
+  async #makeDirectories(directory: string, durable: boolean): Promise<string | undefined> {
     const firstCreated = await this.#calls.mkdirs(directory, DIRECTORY_MODE);
-    if (firstCreated === undefined) return;
+    if (firstCreated === undefined) return undefined;
     for (let dir = directory; ; dir = dirname(dir)) {
       if (durable) this.#syncParent(dir);
       else this.#unsynced.set(dir, undefined);
@@ -259,6 +288,7 @@ export class FilesystemDriver implements StorageDriver {
       // remembering them stays bounded.
       for (const [dir, synced] of this.#unsynced) if (synced === undefined) this.#syncParent(dir);
     }
+    return firstCreated;
   }
 
   #syncParent(dir: string): Promise<void> {

@@ -6,7 +6,7 @@
  * Every operation changes the tree synchronously, so each is atomic with respect to the others.
  */
 import { Readable } from 'node:stream';
-import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from '../driver.js';
+import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
@@ -35,7 +35,8 @@ export class InMemoryDriver implements StorageDriver {
     return Buffer.concat(file.chunks, file.size);
   }
 
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options: PutOptions = {}): Promise<void> {
+    await options.publishAfter;
     this.#place(path, newFile([Buffer.from(content)]));
   }
 

@@ -33,7 +33,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import type { FileInfo, FileWriter, StorageDriver, WalkDecision } from '../driver.js';
+import type { FileInfo, FileWriter, PutOptions, StorageDriver, WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import {
   copySource,
@@ -99,7 +99,8 @@ export class S3Driver implements StorageDriver {
   }
 
   /** Always durable: S3 acknowledges a PutObject once it is stored. */
-  async putContent(path: string, content: Uint8Array): Promise<void> {
+  async putContent(path: string, content: Uint8Array, options: PutOptions = {}): Promise<void> {
+    await options.publishAfter;
     await this.#client.send(
       new PutObjectCommand({
         Bucket: this.#bucket,

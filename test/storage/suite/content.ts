@@ -32,6 +32,28 @@ export function contentTests(context: SuiteContext): void {
     assert.equal((await context.driver.getContent('/file')).toString(), 'second');
   });
 
+  it('putContent with publishAfter shows the content only once that settles, and nothing if it rejects', async () => {
+    const { driver } = context;
+    let publish!: () => void;
+    const published = driver.putContent('/later/tags/v1/link', Buffer.from('new'), {
+      publishAfter: new Promise<void>((resolve) => (publish = resolve)),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await assert.rejects(driver.getContent('/later/tags/v1/link'), isPathNotFound('/later/tags/v1/link'));
+    publish();
+    await published;
+    assert.equal((await driver.getContent('/later/tags/v1/link')).toString(), 'new');
+
+    const refusal = new Error('the content it names was not stored');
+    await assert.rejects(
+      driver.putContent('/later/tags/v2/link', Buffer.from('never'), { publishAfter: Promise.reject(refusal) }),
+      (err) => err === refusal,
+    );
+    await assert.rejects(driver.getContent('/later/tags/v2/link'), isPathNotFound('/later/tags/v2/link'));
+    // No directory is left behind that would list a tag without its link.
+    assert.deepEqual(await driver.list('/later/tags'), ['/later/tags/v1']);
+  });
+
   it('getContent of a missing file throws PathNotFoundError naming the driver and the path', async () => {
     await assert.rejects(context.driver.getContent('/missing/file'), (err: unknown) => {
       assert.ok(err instanceof PathNotFoundError);
