@@ -5,6 +5,11 @@
       "sources": ["native/sendfile.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "libraries": ["-lpthread"]
+    },
+    {
+      "target_name": "berth_aligned",
+      "sources": ["native/aligned.c"],
+      "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

@@ -5,7 +5,7 @@
  *
  * Durability: putContent writes a temporary sibling (`.<name>.<unique>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
- * Writers fsync on commit. A directory's own name is durable once its parent is synced. When a durable
+ * Writers fsync on commit; whole batches of an upload bypass the page cache (`direct-io.ts`). A directory's own name is durable once its parent is synced. When a durable
  * write creates directories (`mkdir -p`), the syncs of their parents start at once, and the write waits for
  * them together with the sync of its own directory, after the rename: one round instead of one per level
  * before the write. Nothing is acknowledged before all of them complete, and a crash before then leaves at
@@ -29,6 +29,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { markLocalFile, type FileInfo, type FileWriter, type PutOptions, type StorageDriver, type WalkDecision } from '../driver.js';
 import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
+import { DIRECT_ALIGNMENT, DIRECT_WRITE_FLAGS, batchBuffer, directWritesAvailable } from './direct-io.js';
 import {
   SMALL_IO_BYTES,
   fdatasyncInPool,
@@ -64,12 +65,16 @@ export interface FilesystemDriverOptions {
   rootDirectory: string;
   /** Make metadata calls on the event loop (see fs-calls.ts). Default: when the root is on a local filesystem. */
   inlineMetadata?: boolean;
+  /** Write whole batches of uploads with O_DIRECT (see direct-io.ts). Default: when the addon loaded. */
+  directWrites?: boolean;
 }
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly #root: string;
   readonly #calls: MetadataCalls;
+  /** Whether uploads may be written with O_DIRECT here: until the filesystem first refuses it. */
+  readonly #direct: { usable: boolean };
   /**
    * Directories this driver created whose parent may not be synced yet: to that sync while under way, or to
    * undefined until a durable write beneath starts it.
@@ -79,6 +84,7 @@ export class FilesystemDriver implements StorageDriver {
   constructor(options: FilesystemDriverOptions) {
     this.#root = resolve(options.rootDirectory);
     this.#calls = metadataCalls(options.inlineMetadata ?? isOnLocalFilesystem(this.#root));
+    this.#direct = { usable: directWritesAvailable && (options.directWrites ?? true) };
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -135,8 +141,8 @@ export class FilesystemDriver implements StorageDriver {
     for (let written = 0; written < content.byteLength; ) {
       const length = content.byteLength - written;
       written += await (length <= SMALL_IO_BYTES
-        ? this.#calls.writeSmall(fd, content, written, length)
-        : writeInPool(fd, content, written, length));
+        ? this.#calls.writeSmall(fd, content, written, length, null)
+        : writeInPool(fd, content, written, length, null));
     }
   }
 
@@ -170,7 +176,7 @@ export class FilesystemDriver implements StorageDriver {
     const fd = await this.#inDirectory(dirname(file), false, () => this.#calls.open(file, options.append ? 'a' : 'w', FILE_MODE));
     try {
       const size = options.append ? (await this.#calls.fstat(fd)).size : 0;
-      return new FilesystemWriter(fd, this.#calls, file, size);
+      return new FilesystemWriter(fd, this.#calls, file, size, this.#direct);
     } catch (err) {
       await this.#calls.close(fd);
       throw err;
@@ -341,18 +347,21 @@ class FilesystemWriter implements FileWriter {
   readonly #calls: MetadataCalls;
   readonly #file: string;
   readonly #state = new WriterState();
+  readonly #direct: { usable: boolean };
+  /** The file opened again for direct writes of whole batches (undefined: not yet tried; null: not usable). */
+  #directFd: number | null | undefined;
   #size: number;
-  /** Bytes known to be on disk (from the writer's point of view: earlier content is not assumed synced). */
-  #flushedTo: number;
+  /** Bytes written through the page cache since the last write-back started; see `#writeBackAhead`. */
+  #cachedBytes = 0;
   /** A write-back of what is already written, started while more arrives; see `#writeBackAhead`. */
   #writeBack: Promise<void> | undefined;
 
-  constructor(fd: number, calls: MetadataCalls, file: string, size: number) {
+  constructor(fd: number, calls: MetadataCalls, file: string, size: number, direct: { usable: boolean }) {
     this.#fd = fd;
     this.#calls = calls;
     this.#file = file;
     this.#size = size;
-    this.#flushedTo = size;
+    this.#direct = direct;
   }
 
   get size(): number {
@@ -406,42 +415,77 @@ class FilesystemWriter implements FileWriter {
 
   async #writeFully(buffer: Buffer, length: number): Promise<void> {
     let written = 0;
+    // A whole batch at an aligned end of file goes straight to the disk (see direct-io.ts); the rest, a
+    // small upload or the tail of a large one, through the page cache, appended by the O_APPEND descriptor.
+    const direct = length === buffer.length && this.#size % DIRECT_ALIGNMENT === 0 ? await this.#directDescriptor() : undefined;
+    if (direct !== undefined) {
+      // A short direct write (a full disk, say) leaves the rest to the cached path below.
+      const bytesWritten = await writeInPool(direct, buffer, 0, length, this.#size);
+      written += bytesWritten;
+      this.#size += bytesWritten;
+    }
     while (written < length) {
       const rest = length - written;
       // The last batch of a small blob is written inline; a full batch would hold the event loop too long.
+      // At the writer's own size: the direct descriptor's writes do not move this descriptor's offset.
       const bytesWritten = await (rest <= SMALL_IO_BYTES
-        ? this.#calls.writeSmall(this.#fd, buffer, written, rest)
-        : writeInPool(this.#fd, buffer, written, rest));
+        ? this.#calls.writeSmall(this.#fd, buffer, written, rest, this.#size)
+        : writeInPool(this.#fd, buffer, written, rest, this.#size));
       written += bytesWritten;
       this.#size += bytesWritten;
+      this.#cachedBytes += bytesWritten;
     }
     this.#writeBackAhead();
   }
 
+  async #directDescriptor(): Promise<number | undefined> {
+    if (this.#directFd === undefined) {
+      this.#directFd = null;
+      if (this.#direct.usable) {
+        try {
+          this.#directFd = await this.#calls.open(this.#file, DIRECT_WRITE_FLAGS);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+          this.#direct.usable = false;
+        }
+      }
+    }
+    return this.#directFd ?? undefined;
+  }
+
   /**
-   * Starts syncing what is written so far once WRITE_BACK_BYTES more have arrived, one sync at a time, while
+   * Starts syncing what is written so far once WRITE_BACK_BYTES more have gone through the page cache (direct
+   * writes need no write-back), one sync at a time, while
    * the rest of the upload streams in: the disk then works alongside the network, and the sync that a
    * commit waits for only has the tail left. Durability is unchanged (commit still syncs everything); a
    * failure is reported by close or commit, since a later sync of the same file may not report it again.
    */
   #writeBackAhead(): void {
-    if (this.#writeBack || this.#size - this.#flushedTo < WRITE_BACK_BYTES) return;
-    const target = this.#size;
+    if (this.#writeBack || this.#cachedBytes < WRITE_BACK_BYTES) return;
+    this.#cachedBytes = 0;
     const writeBack = fdatasyncInPool(this.#fd).then(() => {
-      this.#flushedTo = target;
       if (this.#writeBack === writeBack) this.#writeBack = undefined;
     });
     writeBack.catch(() => undefined);
     this.#writeBack = writeBack;
   }
 
+  async #closeDescriptors(): Promise<void> {
+    try {
+      if (typeof this.#directFd === 'number') await this.#calls.close(this.#directFd);
+    } finally {
+      await this.#calls.close(this.#fd);
+    }
+  }
+
   async commit(): Promise<void> {
     this.#state.finish();
     try {
       await this.#writeBack;
+      // The inode's sync covers what either descriptor wrote, and flushes the disk's cache of direct writes.
       await fsyncInPool(this.#fd);
     } finally {
-      await this.#calls.close(this.#fd);
+      await this.#closeDescriptors();
     }
   }
 
@@ -450,14 +494,14 @@ class FilesystemWriter implements FileWriter {
     try {
       await this.#writeBack;
     } finally {
-      await this.#calls.close(this.#fd);
+      await this.#closeDescriptors();
     }
   }
 
   async cancel(): Promise<void> {
     if (!this.#state.beginCancel()) return;
     await this.#writeBack?.catch(() => undefined);
-    await this.#calls.close(this.#fd);
+    await this.#closeDescriptors();
     await fsp.rm(this.#file, { force: true });
   }
 }
@@ -471,7 +515,7 @@ const spareBatches: Buffer<ArrayBuffer>[] = [];
 const SPARE_BATCHES = 8;
 
 function takeBatch(): Buffer<ArrayBuffer> {
-  return spareBatches.pop() ?? Buffer.allocUnsafe(WRITE_BATCH_BYTES);
+  return spareBatches.pop() ?? batchBuffer(WRITE_BATCH_BYTES);
 }
 
 function giveBackBatch(batch: Buffer<ArrayBuffer>): void {

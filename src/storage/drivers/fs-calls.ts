@@ -22,7 +22,7 @@ type Awaitable<T> = T | Promise<T>;
 export interface MetadataCalls {
   /** True when calls are made on the event loop (a local filesystem). */
   readonly inline: boolean;
-  open(path: string, flags: string, mode?: number): Awaitable<number>;
+  open(path: string, flags: string | number, mode?: number): Awaitable<number>;
   close(fd: number): Awaitable<void>;
   fstat(fd: number): Awaitable<Stats>;
   /** Undefined when nothing is at `path` (also when a parent is a file). */
@@ -32,8 +32,8 @@ export interface MetadataCalls {
   mkdirs(path: string, mode: number): Awaitable<string | undefined>;
   unlink(path: string): Awaitable<void>;
   rmdir(path: string): Awaitable<void>;
-  /** A write of at most SMALL_IO_BYTES: the bytes written. */
-  writeSmall(fd: number, buffer: Uint8Array, offset: number, length: number): Awaitable<number>;
+  /** A write of at most SMALL_IO_BYTES at `position` (null: the descriptor's offset): the bytes written. */
+  writeSmall(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Awaitable<number>;
   /** A read of at most SMALL_IO_BYTES at `position`: the bytes read. */
   readSmall(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Awaitable<number>;
 }
@@ -58,14 +58,14 @@ const inlineCalls: MetadataCalls = {
   mkdirs: (path, mode) => fs.mkdirSync(path, { recursive: true, mode }),
   unlink: (path) => fs.unlinkSync(path),
   rmdir: (path) => fs.rmdirSync(path),
-  writeSmall: (fd, buffer, offset, length) => fs.writeSync(fd, buffer, offset, length),
+  writeSmall: (fd, buffer, offset, length, position) => fs.writeSync(fd, buffer, offset, length, position),
   readSmall: (fd, buffer, offset, length, position) => fs.readSync(fd, buffer, offset, length, position),
 };
 
 const pooledStat = promisify(fs.stat);
 const pooledCalls: MetadataCalls = {
   inline: false,
-  open: promisify(fs.open) as (path: string, flags: string, mode?: number) => Promise<number>,
+  open: promisify(fs.open) as (path: string, flags: string | number, mode?: number) => Promise<number>,
   close: promisify(fs.close),
   fstat: promisify(fs.fstat) as (fd: number) => Promise<Stats>,
   stat: async (path) => {
@@ -91,9 +91,9 @@ function isAbsent(err: unknown): boolean {
 }
 
 /** Writes through the pool, whatever the filesystem: for batches of an upload. */
-export function writeInPool(fd: number, buffer: Uint8Array, offset: number, length: number): Promise<number> {
+export function writeInPool(fd: number, buffer: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
   return new Promise((resolve, reject) =>
-    fs.write(fd, buffer, offset, length, null, (err, written) => (err ? reject(err) : resolve(written))),
+    fs.write(fd, buffer, offset, length, position, (err, written) => (err ? reject(err) : resolve(written))),
   );
 }
 
