@@ -5,12 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { batchBuffer, directWritesAvailable } from '../src/storage/drivers/direct-io.js';
 import { commandPath } from './packages.js';
 
 export interface MachineInfo {
@@ -70,8 +71,10 @@ export interface Limits {
   opensslSha256MiBps: number;
   /** Node's createHash('sha256') over 1 MiB buffers, MiB/s (one core), i.e. CPU seconds per GiB = 1024 / this. */
   nodeSha256MiBps: number;
-  /** 1 MiB writes then one fsync, MiB/s. */
+  /** 1 MiB writes through the page cache then one fsync, MiB/s. */
   diskWriteFsyncMiBps: number;
+  /** The same with O_DIRECT from a page-aligned buffer, as Berth writes uploads; undefined without the addon. */
+  diskDirectWriteFsyncMiBps: number | undefined;
   /** 4 KiB write + fsync, one after another: median and 99th percentile, ms. */
   fsyncP50Ms: number;
   fsyncP99Ms: number;
@@ -97,10 +100,12 @@ function nodeSha256(seconds: number): number {
   return blocks / ((performance.now() - started) / 1000);
 }
 
-async function diskWrite(dir: string, bytes: number): Promise<number> {
+async function diskWrite(dir: string, bytes: number, direct: boolean): Promise<number> {
   const file = path.join(dir, 'disk-write.tmp');
-  const block = randomBytes(1 << 20);
-  const handle = await open(file, 'w');
+  const block = direct ? batchBuffer(1 << 20) : randomBytes(1 << 20);
+  if (direct) randomBytes(block.length).copy(block);
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (direct ? constants.O_DIRECT : 0);
+  const handle = await open(file, flags);
   try {
     const started = performance.now();
     for (let written = 0; written < bytes; written += block.length) await handle.write(block);
@@ -137,7 +142,8 @@ export async function measureLimits(dir: string, quick: boolean): Promise<Limits
   return {
     opensslSha256MiBps: opensslSha256(quick ? 1 : 3),
     nodeSha256MiBps: nodeSha256(quick ? 0.5 : 2),
-    diskWriteFsyncMiBps: await diskWrite(dir, (quick ? 64 : 1024) << 20),
+    diskWriteFsyncMiBps: await diskWrite(dir, (quick ? 64 : 1024) << 20, false),
+    diskDirectWriteFsyncMiBps: directWritesAvailable ? await diskWrite(dir, (quick ? 64 : 1024) << 20, true) : undefined,
     fsyncP50Ms: fsync.p50,
     fsyncP99Ms: fsync.p99,
   };

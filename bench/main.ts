@@ -86,7 +86,7 @@ function formatMachine(machine: MachineInfo, limits: Limits): string {
     `disk:    ${machine.disk}`,
     `servers: Berth ${machine.berth} on Node ${machine.node}; ${machine.distribution}; ${machine.nginx}`,
     `limits:  SHA-256 ${formatNumber(limits.opensslSha256MiBps)} MiB/s (openssl, 16 KiB blocks), ${formatNumber(limits.nodeSha256MiBps)} MiB/s (Node) = ${formatNumber(1024 / limits.nodeSha256MiBps)} CPU s/GiB;`,
-    `         disk write+fsync ${formatNumber(limits.diskWriteFsyncMiBps)} MiB/s; 4 KiB write+fsync p50 ${formatNumber(limits.fsyncP50Ms)} ms, p99 ${formatNumber(limits.fsyncP99Ms)} ms`,
+    `         disk write+fsync ${formatNumber(limits.diskWriteFsyncMiBps)} MiB/s (page cache)${limits.diskDirectWriteFsyncMiBps === undefined ? '' : `, ${formatNumber(limits.diskDirectWriteFsyncMiBps)} MiB/s (O_DIRECT)`}; 4 KiB write+fsync p50 ${formatNumber(limits.fsyncP50Ms)} ms, p99 ${formatNumber(limits.fsyncP99Ms)} ms`,
   ].join('\n');
 }
 
