@@ -34,6 +34,7 @@ import {
   SMALL_IO_BYTES,
   fdatasyncInPool,
   fsyncInPool,
+  ftruncateInPool,
   isOnLocalFilesystem,
   metadataCalls,
   writeInPool,
@@ -44,6 +45,14 @@ import { WriterState } from './writer-state.js';
 
 const FILE_MODE = 0o644;
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/** Direct writes of one upload under way at once (see FilesystemWriter.append). */
+const MAX_DIRECT_WRITES = 3;
+/**
+ * Where in a file direct writes start. Below it the page cache takes writes faster than a disk takes a few
+ * direct writes at a time (and a small blob's write-back is cheap); beyond it the page cache only costs: a
+ * copy, write-back that the commit waits for, and hot content it pushes out of memory.
+ */
+const DIRECT_AFTER_BYTES = 32 * 1024 * 1024;
 /** How far writes may run ahead of the disk before a background sync starts (see `#writeBackAhead`). */
 const WRITE_BACK_BYTES = 8 * 1024 * 1024;
 /** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
@@ -373,68 +382,94 @@ class FilesystemWriter implements FileWriter {
     const before = this.#size;
     // Chunks are copied into batches written about WRITE_BATCH_BYTES at a time: a socket delivers 16-64 KiB
     // per chunk, and each write is a trip through the thread pool. Copying also lets a source reuse its
-    // buffer. Two batches alternate so that the source keeps flowing while the other one is being written:
-    // waiting for every write would pause the socket, and the client with it, once per batch.
+    // buffer. Batches are written while the next one fills, so that the source keeps flowing: waiting for
+    // every write would pause the socket, and the client with it, once per batch. Direct writes (whole
+    // batches, each at its own position) may be MAX_DIRECT_WRITES at once, since each waits for the disk;
+    // a write through the page cache appends, so it waits until every earlier write has completed.
+    const writes: PendingWrite[] = [];
+    const free: Buffer<ArrayBuffer>[] = [];
+    /** The failed write nearest the start of the file: the file is cut there. */
+    let writeError: { reason: unknown; position: number } | undefined;
     let batch = takeBatch();
-    let other: Buffer<ArrayBuffer> | undefined;
     let filled = 0;
-    let writing: Promise<void> | undefined;
-    const flush = async (last: boolean) => {
-      if (writing) await writing;
-      writing = this.#writeFully(batch, filled);
-      // Awaited before the next batch or at the end; until then its failure must not count as unhandled.
-      writing.catch(() => undefined);
-      if (!last) [batch, other] = [other ?? takeBatch(), batch];
+    const settleOldest = async () => {
+      const oldest = writes[0]!;
+      try {
+        await oldest.done;
+      } finally {
+        // Settled either way: the kernel no longer reads the batch.
+        writes.shift();
+        free.push(oldest.batch);
+      }
+    };
+    const flush = async () => {
+      const direct =
+        filled === batch.length && this.#size >= DIRECT_AFTER_BYTES && this.#size % DIRECT_ALIGNMENT === 0
+          ? await this.#directDescriptor()
+          : undefined;
+      while (writes.length >= (direct === undefined ? 1 : MAX_DIRECT_WRITES) || (writes.length > 0 && writes.at(-1)!.cached)) {
+        await settleOldest();
+      }
+      const position = this.#size;
+      this.#size += filled;
+      const done = direct === undefined ? this.#writeCached(batch, filled, position) : this.#writeDirect(direct, batch, filled, position);
+      done.catch((reason: unknown) => {
+        if (writeError === undefined || position < writeError.position) writeError = { reason, position };
+      });
+      writes.push({ done, batch, cached: direct === undefined });
+      batch = free.pop() ?? takeBatch();
       filled = 0;
     };
+    let failure: { reason: unknown } | undefined;
     try {
-      try {
-        for await (const chunk of source) {
-          let offset = 0;
-          while (offset < chunk.byteLength) {
-            const count = Math.min(chunk.byteLength - offset, batch.length - filled);
-            batch.set(chunk.subarray(offset, offset + count), filled);
-            filled += count;
-            offset += count;
-            if (filled === batch.length) await flush(false);
-          }
+      for await (const chunk of source) {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          const count = Math.min(chunk.byteLength - offset, batch.length - filled);
+          batch.set(chunk.subarray(offset, offset + count), filled);
+          filled += count;
+          offset += count;
+          if (filled === batch.length) await flush();
         }
-      } finally {
-        // Bytes that arrived before a failing source are kept, as the contract promises.
-        if (filled > 0) await flush(true);
-        if (writing) await writing;
       }
-      return this.#size - before;
-    } finally {
-      // Every write has settled by now (each flush awaits the one before), so the batches are free.
-      giveBackBatch(batch);
-      if (other) giveBackBatch(other);
-      this.#state.endAppend();
+      if (filled > 0) await flush();
+    } catch (err) {
+      failure = { reason: err };
+      // Bytes that arrived before a failing source are kept, as the contract promises.
+      if (filled > 0 && writeError === undefined) await flush().catch(() => undefined);
     }
+    // Every write settles before the batches are reused, whatever failed.
+    await Promise.allSettled(writes.map((write) => write.done));
+    for (const write of writes) free.push(write.batch);
+    for (const spare of [batch, ...free]) giveBackBatch(spare);
+    this.#state.endAppend();
+    if (writeError !== undefined) {
+      // What writes after the failed one put beyond it is cut, so the file holds whole bytes up to there.
+      this.#size = writeError.position;
+      await ftruncateInPool(this.#fd, writeError.position).catch(() => undefined);
+    }
+    const error = failure ?? writeError;
+    if (error !== undefined) throw error.reason;
+    return this.#size - before;
   }
 
-  async #writeFully(buffer: Buffer, length: number): Promise<void> {
-    let written = 0;
-    // A whole batch at an aligned end of file goes straight to the disk (see direct-io.ts); the rest, a
-    // small upload or the tail of a large one, through the page cache, appended by the O_APPEND descriptor.
-    const direct = length === buffer.length && this.#size % DIRECT_ALIGNMENT === 0 ? await this.#directDescriptor() : undefined;
-    if (direct !== undefined) {
-      // A short direct write (a full disk, say) leaves the rest to the cached path below.
-      const bytesWritten = await writeInPool(direct, buffer, 0, length, this.#size);
-      written += bytesWritten;
-      this.#size += bytesWritten;
-    }
-    while (written < length) {
+  /** A whole batch straight to the disk (see direct-io.ts). */
+  async #writeDirect(fd: number, buffer: Buffer, length: number, position: number): Promise<void> {
+    const written = await writeInPool(fd, buffer, 0, length, position);
+    if (written !== length) throw new Error(`short direct write to ${this.#file}: ${written} of ${length} bytes`);
+  }
+
+  /** Through the page cache: a small upload, the tail of a large one, or an unaligned append. */
+  async #writeCached(buffer: Buffer, length: number, position: number): Promise<void> {
+    for (let written = 0; written < length; ) {
       const rest = length - written;
       // The last batch of a small blob is written inline; a full batch would hold the event loop too long.
-      // At the writer's own size: the direct descriptor's writes do not move this descriptor's offset.
-      const bytesWritten = await (rest <= SMALL_IO_BYTES
-        ? this.#calls.writeSmall(this.#fd, buffer, written, rest, this.#size)
-        : writeInPool(this.#fd, buffer, written, rest, this.#size));
-      written += bytesWritten;
-      this.#size += bytesWritten;
-      this.#cachedBytes += bytesWritten;
+      // At an explicit position: the direct descriptor's writes do not move this descriptor's offset.
+      written += await (rest <= SMALL_IO_BYTES
+        ? this.#calls.writeSmall(this.#fd, buffer, written, rest, position + written)
+        : writeInPool(this.#fd, buffer, written, rest, position + written));
     }
+    this.#cachedBytes += length;
     this.#writeBackAhead();
   }
 
@@ -504,6 +539,12 @@ class FilesystemWriter implements FileWriter {
     await this.#closeDescriptors();
     await fsp.rm(this.#file, { force: true });
   }
+}
+
+interface PendingWrite {
+  done: Promise<void>;
+  batch: Buffer<ArrayBuffer>;
+  cached: boolean;
 }
 
 /**

@@ -99,6 +99,7 @@ export function writeInPool(fd: number, buffer: Uint8Array, offset: number, leng
 
 export const fsyncInPool = promisify(fs.fsync);
 export const fdatasyncInPool = promisify(fs.fdatasync);
+export const ftruncateInPool = promisify(fs.ftruncate) as (fd: number, length: number) => Promise<void>;
 
 /**
  * statfs(2) magic numbers of filesystems on local block devices or in memory: ext2/3/4, XFS, Btrfs, F2FS,

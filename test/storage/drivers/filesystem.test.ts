@@ -149,9 +149,38 @@ describe('FilesystemDriver uploads written with O_DIRECT', () => {
   it('keeps every byte in order when whole batches go direct and unaligned parts through the page cache', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-fs-direct-'));
     try {
-      // Direct batches with a cached tail, then an append starting unaligned (all cached), then one that
-      // starts aligned again only by chance of the sizes chosen.
-      await appendAndCheck(root, [2 * MiB + 1000, MiB + 7, 3 * MiB - 1007 + 4096 * 3]);
+      // The first 32 MiB cached, then direct batches and a cached tail; then an append starting unaligned
+      // (all cached); then one starting aligned, at the size of the two before (direct again).
+      await appendAndCheck(root, [36 * MiB + 1000, MiB + 7, 3 * MiB - 1007 + 4096 * 3, 2 * MiB]);
+    } finally {
+      await rm(root, { recursive: true });
+    }
+  });
+
+  it('a source failing amid direct writes keeps every byte it delivered, in order', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-fs-direct-'));
+    try {
+      const driver = withChecks(new FilesystemDriver({ rootDirectory: root }));
+      const failure = new Error('connection reset');
+      const delivered = createHash('sha256');
+      let deliveredBytes = 0;
+      async function* failingLate(): AsyncGenerator<Uint8Array> {
+        // 40 MiB in odd-sized chunks: the failure lands mid-batch with direct writes under way.
+        while (deliveredBytes < 40 * MiB) {
+          const chunk = randomBytes(70_001);
+          delivered.update(chunk);
+          deliveredBytes += chunk.length;
+          yield chunk;
+        }
+        throw failure;
+      }
+      const writer = await driver.writer('/upload/data', { append: false });
+      await assert.rejects(writer.append(failingLate()), (err: unknown) => err === failure);
+      assert.equal(writer.size, deliveredBytes);
+      await writer.close();
+      const stored = await readFile(join(root, 'upload/data'));
+      assert.equal(stored.length, deliveredBytes);
+      assert.equal(createHash('sha256').update(stored).digest('hex'), delivered.digest('hex'));
     } finally {
       await rm(root, { recursive: true });
     }
