@@ -49,6 +49,12 @@ export interface PutOptions {
    * that must follow another (a link after its content) overlap it, and only wait for it at the end.
    */
   publishAfter?: Promise<unknown>;
+  /**
+   * With `durable: false`: the file may be rewritten in place, so a reader may briefly see it empty or half
+   * written. For bookkeeping whose readers take any content they did not expect as "changed" (a blob's lease).
+   * Drivers whose writes are atomic anyway ignore it.
+   */
+  inPlace?: boolean;
 }
 
 /**

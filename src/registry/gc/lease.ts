@@ -4,7 +4,7 @@
  * read-only window).
  *
  * Beside a blob's `data` live two small Berth-only files (`storage/paths.ts`):
- *   lease     rewritten with putContent by every push step that relies on the blob; its content is unique
+ *   lease     rewritten (in place) with putContent by every push step that relies on the blob; its content is unique
  *             per write (time and a random id) and its modification time says when it was renewed;
  *   sweeping  the collector's tombstone, present only while it deletes the blob (or a manifest's links).
  *
@@ -86,8 +86,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function claimBlob(driver: StorageDriver, digest: Digest): Promise<boolean> {
   for (;;) {
     // Not synced: visibility is what the protocol needs; a lease lost in a crash only shortens a protection.
+    // Rewritten in place: a collector that reads it empty or half written sees a lease that is not the one it
+    // judged, which it takes for a claim, as it should.
     const lease = Buffer.from(`${new Date().toISOString()} ${randomUUID()}`);
-    await driver.putContent(blobLeasePath(digest), lease, { durable: false });
+    await driver.putContent(blobLeasePath(digest), lease, { durable: false, inPlace: true });
     // Listing the blob's directory reads the store itself: a content cache may remember `data` after another
     // process deleted it, and step 3 must not.
     const present = new Set((await listIfPresent(driver, blobDir(digest))).map(baseName));

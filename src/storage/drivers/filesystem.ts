@@ -119,6 +119,15 @@ export class FilesystemDriver implements StorageDriver {
     const durable = options.durable ?? true;
     const target = this.#file(path);
     const directory = dirname(target);
+    if (options.inPlace && !durable && options.publishAfter === undefined) {
+      // No temporary file and no rename: one inode fewer made and freed on every rewrite.
+      const fd = await this.#inDirectory(directory, false, () => this.#calls.open(target, 'w', FILE_MODE));
+      try {
+        return await this.#writeAll(fd, content);
+      } finally {
+        await this.#calls.close(fd);
+      }
+    }
     const temporary = `${directory}/.${basename(target)}.${temporaryTag()}.tmp`;
     let firstCreated: string | undefined;
     const fd = await this.#inDirectory(

@@ -70,6 +70,15 @@ describe('FilesystemDriver on disk', () => {
     assert.deepEqual((await readdir(join(root, 'tidy'))).sort(), ['file', 'occupied']);
   });
 
+  it('putContent in place rewrites the same file, with no temporary one', async () => {
+    const options = { durable: false, inPlace: true };
+    await driver.putContent('/in-place/lease', Buffer.from('one'), options);
+    const before = await stat(join(root, 'in-place/lease'));
+    await driver.putContent('/in-place/lease', Buffer.from('two'), options);
+    assert.equal((await stat(join(root, 'in-place/lease'))).ino, before.ino);
+    assert.deepEqual(await readdir(join(root, 'in-place')), ['lease']);
+  });
+
   it('creates files readable by everyone and directories everyone may enter', async () => {
     await driver.putContent('/modes/put', Buffer.from('x'));
     const writer = await driver.writer('/modes/deep/written', { append: false });

@@ -54,6 +54,13 @@ export function contentTests(context: SuiteContext): void {
     assert.deepEqual(await driver.list('/later/tags'), ['/later/tags/v1']);
   });
 
+  it('putContent in place creates a file and replaces its content, shorter content included', async () => {
+    const options = { durable: false, inPlace: true };
+    await context.driver.putContent('/blobs/ab/lease', Buffer.from('the first, longer lease'), options);
+    await context.driver.putContent('/blobs/ab/lease', Buffer.from('second'), options);
+    assert.equal((await context.driver.getContent('/blobs/ab/lease')).toString(), 'second');
+  });
+
   it('getContent of a missing file throws PathNotFoundError naming the driver and the path', async () => {
     await assert.rejects(context.driver.getContent('/missing/file'), (err: unknown) => {
       assert.ok(err instanceof PathNotFoundError);
