@@ -369,8 +369,8 @@ class FilesystemWriter implements FileWriter {
   /** The file opened again for direct writes of whole batches (undefined: not yet tried; null: not usable). */
   #directFd: number | null | undefined;
   #size: number;
-  /** Bytes written through the page cache since the last write-back started; see `#writeBackAhead`. */
-  #cachedBytes = 0;
+  /** Bytes written since the last write-back started; see `#writeBackAhead`. */
+  #unsyncedBytes = 0;
   /** A write-back of what is already written, started while more arrives; see `#writeBackAhead`. */
   #writeBack: Promise<void> | undefined;
 
@@ -466,6 +466,8 @@ class FilesystemWriter implements FileWriter {
   async #writeDirect(fd: number, buffer: Buffer, length: number, position: number): Promise<void> {
     const written = await writeInPool(fd, buffer, 0, length, position);
     if (written !== length) throw new Error(`short direct write to ${this.#file}: ${written} of ${length} bytes`);
+    this.#unsyncedBytes += length;
+    this.#writeBackAhead();
   }
 
   /** Through the page cache: a small upload, the tail of a large one, or an unaligned append. */
@@ -478,7 +480,7 @@ class FilesystemWriter implements FileWriter {
         ? this.#calls.writeSmall(this.#fd, buffer, written, rest, position + written)
         : writeInPool(this.#fd, buffer, written, rest, position + written));
     }
-    this.#cachedBytes += length;
+    this.#unsyncedBytes += length;
     this.#writeBackAhead();
   }
 
@@ -498,15 +500,18 @@ class FilesystemWriter implements FileWriter {
   }
 
   /**
-   * Starts syncing what is written so far once WRITE_BACK_BYTES more have gone through the page cache (direct
-   * writes need no write-back), one sync at a time, while
-   * the rest of the upload streams in: the disk then works alongside the network, and the sync that a
-   * commit waits for only has the tail left. Durability is unchanged (commit still syncs everything); a
-   * failure is reported by close or commit, since a later sync of the same file may not report it again.
+   * Starts syncing what is written so far once WRITE_BACK_BYTES more have been written, one sync at a time,
+   * while the rest of the upload streams in: the disk then works alongside the network, and the sync that a
+   * commit waits for only has the tail left. Direct writes count too: their bytes bypass the page cache, but
+   * the disk may still hold them in its own cache and the journal still has to record the blocks they
+   * took, which is what a sync then waits for (a 256 MiB push here waited 110-170 ms for its final sync,
+   * against 3-7 ms with these syncs along the way, and took less time overall). Durability is unchanged
+   * (commit still syncs everything); a failure is reported by close or commit, since a later sync of the
+   * same file may not report it again.
    */
   #writeBackAhead(): void {
-    if (this.#writeBack || this.#cachedBytes < WRITE_BACK_BYTES) return;
-    this.#cachedBytes = 0;
+    if (this.#writeBack || this.#unsyncedBytes < WRITE_BACK_BYTES) return;
+    this.#unsyncedBytes = 0;
     const writeBack = fdatasyncInPool(this.#fd).then(() => {
       if (this.#writeBack === writeBack) this.#writeBack = undefined;
     });
