@@ -1,8 +1,8 @@
 {
   "targets": [
     {
-      "target_name": "berth_sendfile",
-      "sources": ["native/sendfile.c"],
+      "target_name": "berth_socket",
+      "sources": ["native/socket.c"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-O2"],
       "libraries": ["-lpthread"]
     },

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// The `install` script: builds the native addons (native/, binding.gyp: sendfile for pulls, page-aligned
-// buffers for direct writes of uploads) with the node-gyp that npm bundles, against the headers of the Node
-// that runs it when they are installed beside it, so no download is needed. A failed build never fails the
-// installation: Berth then streams blobs through userspace and writes uploads through the page cache, as on
-// other systems, and this prints one line saying so (BERTH_NATIVE_VERBOSE=1 shows the compiler's output).
+// The `install` script: builds the native addons (native/, binding.gyp: socket transfers for pulls and large
+// pushes, page-aligned buffers for direct writes of uploads) with the node-gyp that npm bundles, against the
+// headers of the Node that runs it when they are installed beside it, so no download is needed. A failed build
+// never fails the installation: Berth then streams blobs and upload bodies through Node and writes uploads
+// through the page cache, as on other systems, and this prints one line saying so (BERTH_NATIVE_VERBOSE=1 shows
+// the compiler's output).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 function warn(reason) {
-  console.warn(`berth: the native addons were not built (${reason}); blobs will be served by streaming and uploads written through the page cache instead`);
+  console.warn(`berth: the native addons were not built (${reason}); blobs and upload bodies will be streamed through Node and uploads written through the page cache instead`);
 }
 
 function nodeGyp() {

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
 import type { buildDebugApp } from '../http/debug.js';
+import { directReceiveAvailable } from '../http/receive.js';
 import { sendfileAvailable } from '../http/sendfile.js';
 import type { Digest } from '../oci/digest.js';
 import type { ProxyRegistry, UpstreamOptions } from '../proxy/registry.js';
@@ -153,6 +154,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
     maxManifestBytes: config.validation.manifests.maxsize,
     redirect: !config.storage.redirect.disable,
     sendfile: config.http.sendfile,
+    directUploads: config.http.directuploads,
     metrics,
     healthFailures: health.size > 0 ? () => health.failing() : undefined,
     events: notifications && {
@@ -191,6 +193,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       tls: tls !== undefined,
       http2: tls !== undefined && !config.http.http2.disabled,
       sendfile: config.http.sendfile && sendfileAvailable,
+      directUploads: config.http.directuploads && directReceiveAvailable,
     },
     'listening',
   );

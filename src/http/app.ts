@@ -54,6 +54,8 @@ export interface AppOptions {
   redirect?: boolean;
   /** `http.sendfile`: blob bodies from local files may be sent with sendfile(2); true by default. */
   sendfile?: boolean;
+  /** `http.directuploads`: large upload bodies may be read from the socket by the addon; true by default. */
+  directUploads?: boolean;
   /** Measures requests (`registry_http_*`) and content (`berth_bytes_*`, upload sessions). */
   metrics?: Metrics;
   /** Failing health checks by name; while any fails, every request is answered 503 UNAVAILABLE. */
@@ -214,6 +216,7 @@ export function buildApp(options: AppOptions): FastifyInstance {
     catalogMaxEntries,
     redirect: options.redirect ?? false,
     sendfile: options.sendfile ?? true,
+    directUploads: options.directUploads ?? true,
   };
   const extraHeaders = Object.entries(options.headers ?? {});
 

@@ -18,6 +18,8 @@ export interface HandlerContext {
   redirect: boolean;
   /** Blob bodies may be sent with sendfile(2) (see `sendfile.ts`). */
   sendfile: boolean;
+  /** Large upload bodies may be read from the socket by the addon (see `receive.ts`). */
+  directUploads: boolean;
 }
 
 export type RouteOf<K extends RouteKind> = Extract<Route, { kind: K }>;

@@ -1,5 +1,5 @@
 /**
- * Zero-copy blob bodies: on Linux, the in-tree addon (`native/sendfile.c`, built by `npm install`) hands a range
+ * Zero-copy blob bodies: on Linux, the in-tree addon (`native/socket.c`, see `socket-addon.ts`) hands a range
  * of a local file to the client's TCP socket with sendfile(2), so the bytes never pass through JavaScript.
  * It applies to HTTP/1.x on a plain TCP socket only: TLS must encrypt in userspace and HTTP/2 frames its
  * bodies. Without the addon (not built, or not Linux) every body is streamed as before.
@@ -13,28 +13,10 @@
  * after Node closes it.
  */
 import { ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 import type { LocalFileRange } from '../storage/driver.js';
-
-interface Addon {
-  start(socketFd: number, fileFd: number, offset: number, length: number, done: (errno: number, sent: number) => void): number;
-  cancel(id: number): void;
-}
-
-function load(): Addon | undefined {
-  if (process.platform !== 'linux') return undefined;
-  try {
-    // From dist/src/http/ to the root's build/ (node-gyp's output).
-    return createRequire(import.meta.url)('../../../build/Release/berth_sendfile.node') as Addon;
-  } catch {
-    return undefined;
-  }
-}
-
-const addon = load();
+import { socketAddon as addon, socketFd } from './socket-addon.js';
 
 /** Whether the addon loaded, so that blob bodies can be sent with sendfile(2). */
 export const sendfileAvailable = addon !== undefined;
@@ -43,13 +25,6 @@ export const sendfileAvailable = addon !== undefined;
 const CLIENT_GONE = new Set(['EPIPE', 'ECONNRESET', 'ECANCELED']);
 
 const NOTHING = Buffer.alloc(0);
-
-/** The descriptor of a plain TCP (or Unix) socket, from Node's handle; undefined for TLS or a closed socket. */
-function socketFd(socket: Socket | null): number | undefined {
-  if (socket === null || 'encrypted' in socket || socket.destroyed) return undefined;
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-}
 
 /** Whether a body for `response` can be sent with sendfile: the addon loaded, HTTP/1.x, a plain socket. */
 export function canSendfile(response: unknown): response is ServerResponse {
@@ -104,7 +79,7 @@ export class SendfileBody extends Readable {
         return;
       }
       try {
-        this.#transfer = addon!.start(fd, this.#file.fd, this.#file.offset, this.#file.length, (errno, sent) => this.#ended(errno, sent));
+        this.#transfer = addon!.send(fd, this.#file.fd, this.#file.offset, this.#file.length, (errno, sent) => this.#ended(errno, sent));
       } catch (startErr) {
         this.destroy(startErr as Error);
       }

@@ -95,7 +95,7 @@ describe('blob GETs with sendfile', () => {
   });
 
   it('the addon is built and loaded on Linux', () => {
-    assert.ok(process.platform !== 'linux' || sendfileAvailable, 'build/Release/berth_sendfile.node did not load: run npm install');
+    assert.ok(process.platform !== 'linux' || sendfileAvailable, 'build/Release/berth_socket.node did not load: run npm install');
   });
 
   it('GET of a 64 MiB blob returns every byte, with the usual headers, through sendfile', async () => {

@@ -20,6 +20,7 @@ import {
   type Handlers,
 } from '../../context.js';
 import { parseContentRange, uploadRange } from '../../range.js';
+import { requestBody } from '../../receive.js';
 
 function uploadLocation(request: FastifyRequest, ctx: HandlerContext, name: string, id: string): string {
   return ctx.urls.location(request, `/v2/${name}/blobs/uploads/${id}`);
@@ -76,6 +77,7 @@ function chunkRange(request: FastifyRequest, session: UploadSession): ByteRange 
  */
 async function withBody<T>(
   request: FastifyRequest,
+  reply: FastifyReply,
   ctx: HandlerContext,
   name: string,
   session: UploadSession,
@@ -83,7 +85,7 @@ async function withBody<T>(
 ): Promise<T> {
   try {
     const range = chunkRange(request, session);
-    return await write({ source: request.raw, ...(range && { range }) });
+    return await write({ source: requestBody(request.raw, reply.raw, ctx.directUploads), ...(range && { range }) });
   } catch (err) {
     if (err instanceof RangeInvalidError) {
       err
@@ -129,7 +131,7 @@ export const uploadsHandlers: Handlers<'uploads'> = {
       const session = await repository.blobs.create();
       let blob;
       try {
-        blob = await session.commit(digest, { source: request.raw });
+        blob = await session.commit(digest, { source: requestBody(request.raw, reply.raw, ctx.directUploads) });
       } catch (err) {
         // The session is useless without the body, which is gone.
         await session.cancel();
@@ -151,7 +153,7 @@ export const uploadHandlers: Handlers<'upload'> = {
 
   async PATCH(request, reply, route, ctx) {
     const session = await resume(request, ctx, route.name, route.id);
-    await withBody(request, ctx, route.name, session, ({ source, range }) => session.append(source, range));
+    await withBody(request, reply, ctx, route.name, session, ({ source, range }) => session.append(source, range));
     return sendProgress(request, reply, ctx, route.name, session, 202);
   },
 
@@ -159,7 +161,7 @@ export const uploadHandlers: Handlers<'upload'> = {
     const digest = digestParam(request, queryParam(request, 'digest'));
     const session = await resume(request, ctx, route.name, route.id);
     const blob = hasBody(request)
-      ? await withBody(request, ctx, route.name, session, (last) => session.commit(digest, last))
+      ? await withBody(request, reply, ctx, route.name, session, (last) => session.commit(digest, last))
       : await session.commit(digest);
     return sendCreated(request, reply, ctx, route.name, blob.digest);
   },

@@ -1,22 +1,32 @@
 /*
- * berth_sendfile: hands a range of a file to a TCP socket with Linux sendfile(2), so blob bytes go from the
- * page cache to the socket without passing through userspace.
+ * berth_socket: moves blob bytes between a TCP socket and the process off the main thread.
  *
- *   start(socketFd, fileFd, offset, length, callback(errno, bytesSent)) -> id
- *   cancel(id)   ends a transfer still running; its callback then gets ECANCELED
+ *   send(socketFd, fileFd, offset, length, callback(errno, bytesMoved)) -> id
+ *       hands a range of a file to the socket with Linux sendfile(2), so the bytes go from the page cache to
+ *       the socket without passing through userspace;
+ *   receive(socketFd, buffer, offset, length, callback(errno, bytesMoved)) -> id
+ *       reads exactly `length` bytes from the socket into buffer[offset...], or fewer if the peer ends the
+ *       stream first (errno 0). JavaScript must leave those bytes of the buffer alone until the callback;
+ *   cancel(id)   ends a transfer still running; its callback then gets ECANCELED.
  *
- * Descriptors: start() dup()s both descriptors and the transfer only ever uses its own copies, which it
- * closes when it ends, so a descriptor that JavaScript closes (and the kernel recycles) meanwhile is never
- * written to. A socket whose Node handle is closed stays connected until its transfer ends, which cancel()
- * makes prompt.
+ * Why receive: a request body read by Node arrives as one new Buffer of at most 64 KiB per read, each a
+ * fresh allocation that V8 counts as external memory; at hundreds of MiB/s that alone made V8 collect
+ * garbage (a full mark-compact) about every 64 MiB. Here a thread fills a buffer the caller reuses, in
+ * reads as large as the socket holds.
+ *
+ * Descriptors: send() and receive() dup() the descriptors they are given and the transfer only ever uses its
+ * own copies, which it closes when it ends, so a descriptor that JavaScript closes (and the kernel recycles)
+ * meanwhile is never touched. A socket whose Node handle is closed stays connected until its transfer ends,
+ * which cancel() makes prompt.
  *
  * Threads: WORKERS background threads per addon instance run the transfers, off the main thread and off
  * libuv's threadpool (which file-system calls need). There are several because sendfile reads the file
  * synchronously: a transfer waiting for the disk holds up only the transfers of its own thread, and a new
  * transfer goes to the thread with the fewest. Each thread waits on its own epoll instance: the copy of a
- * socket is registered EPOLLOUT|EPOLLONESHOT whenever the socket's buffer is full (libuv's epoll watches the
- * same socket for reading; the two registrations are independent). A transfer sends at most TURN_BYTES
- * before yielding to the others. New transfers and cancellations reach a thread through a mutex-guarded
+ * socket is registered EPOLLOUT|EPOLLONESHOT whenever a send finds the socket's buffer full, or
+ * EPOLLIN|EPOLLONESHOT whenever a receive finds it empty (libuv's epoll registrations of the same socket are
+ * independent; the caller keeps libuv from reading a socket while a receive runs). A transfer moves at most
+ * TURN_BYTES before yielding to the others. New transfers and cancellations reach a thread through a mutex-guarded
  * list and an eventfd; results reach JavaScript through a thread-safe function. A transfer's memory is only
  * freed on the main thread, after its callback ran, so cancel() can never touch freed memory.
  */
@@ -42,17 +52,22 @@
 
 struct worker;
 
+typedef enum { SEND, RECEIVE } direction;
+
 typedef struct transfer {
   /* Owned by the main thread. */
   uint32_t id;
   struct worker *worker;
   napi_ref callback;
+  napi_ref buffer;              /* RECEIVE: keeps the destination alive until the callback */
   struct transfer *prev, *next; /* the main thread's list of transfers whose callback has not run */
   /* Owned by the worker thread once queued. */
   struct transfer *queued;      /* the incoming list, then the worker's list of running transfers */
-  int sock, file;               /* our own copies */
-  off_t offset;
-  int64_t remaining, sent;
+  direction direction;
+  int sock, file;               /* our own copies; file is -1 for RECEIVE */
+  off_t offset;                 /* SEND: where in the file the next byte comes from */
+  char *into;                   /* RECEIVE: where the next byte goes */
+  int64_t remaining, moved;
   int registered;               /* the socket is in the worker's epoll set */
   int error;                    /* errno, 0 when every byte was sent */
   int cancel;                   /* set by cancel(); read and written atomically */
@@ -89,13 +104,14 @@ static void finish(worker *w, transfer **running, transfer *t, int error) {
   *p = t->queued;
   if (t->registered) epoll_ctl(w->epoll, EPOLL_CTL_DEL, t->sock, NULL);
   close(t->sock);
-  close(t->file);
+  if (t->file >= 0) close(t->file);
   t->error = error;
   napi_call_threadsafe_function(w->done, t, napi_tsfn_nonblocking);
 }
 
-static void wait_writable(worker *w, transfer **running, transfer *t) {
-  struct epoll_event event = { .events = EPOLLOUT | EPOLLONESHOT, .data.ptr = t };
+static void wait_ready(worker *w, transfer **running, transfer *t) {
+  uint32_t ready = t->direction == SEND ? EPOLLOUT : EPOLLIN;
+  struct epoll_event event = { .events = ready | EPOLLONESHOT, .data.ptr = t };
   if (epoll_ctl(w->epoll, t->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, t->sock, &event) == 0) {
     t->registered = 1;
   } else {
@@ -103,21 +119,26 @@ static void wait_writable(worker *w, transfer **running, transfer *t) {
   }
 }
 
-/* Sends what the socket takes, up to a turn's worth, then waits for room or ends the transfer. */
+/*
+ * Moves what the socket takes or holds, up to a turn's worth, then waits for the socket or ends the transfer.
+ * A socket whose peer has sent everything reads as 0: a receive then ends early, without an error.
+ */
 static void pump(worker *w, transfer **running, transfer *t) {
   int64_t turn = 0;
   while (t->remaining > 0) {
-    if (turn >= TURN_BYTES) return wait_writable(w, running, t);
+    if (turn >= TURN_BYTES) return wait_ready(w, running, t);
     size_t want = t->remaining < MAX_CALL_BYTES ? (size_t)t->remaining : MAX_CALL_BYTES;
-    ssize_t n = sendfile(t->sock, t->file, &t->offset, want);
+    ssize_t n = t->direction == SEND ? sendfile(t->sock, t->file, &t->offset, want) : read(t->sock, t->into, want);
     if (n > 0) {
+      if (t->direction == RECEIVE) t->into += n;
       t->remaining -= n;
-      t->sent += n;
+      t->moved += n;
       turn += n;
     } else if (n == 0) {
-      return finish(w, running, t, ENODATA); /* the file is shorter than the range */
+      /* A send past the end of the file: it is shorter than the range. */
+      return finish(w, running, t, t->direction == SEND ? ENODATA : 0);
     } else if (errno == EAGAIN) {
-      return wait_writable(w, running, t);
+      return wait_ready(w, running, t);
     } else if (errno != EINTR) {
       return finish(w, running, t, errno);
     }
@@ -195,10 +216,11 @@ static void call_js(napi_env env, napi_value unused, void *context, void *data) 
     if (napi_get_reference_value(env, t->callback, &callback) == napi_ok && callback != NULL) {
       napi_get_global(env, &global);
       napi_create_int32(env, t->error, &args[0]);
-      napi_create_int64(env, t->sent, &args[1]);
+      napi_create_int64(env, t->moved, &args[1]);
       napi_call_function(env, global, callback, 2, args, NULL);
     }
     napi_delete_reference(env, t->callback);
+    if (t->buffer != NULL) napi_delete_reference(env, t->buffer);
   }
   free(t);
 }
@@ -213,7 +235,49 @@ static napi_value throw_errno(napi_env env, const char *what, int error) {
   return NULL;
 }
 
-static napi_value start(napi_env env, napi_callback_info info) {
+/* Hands a prepared transfer (descriptors duplicated) to the least loaded thread; answers its id. */
+static napi_value queue(napi_env env, instance *in, transfer *t, napi_value callback) {
+  t->id = ++in->next_id;
+  worker *w = &in->workers[0];
+  for (int i = 1; i < WORKERS; i++) {
+    if (in->workers[i].load < w->load) w = &in->workers[i];
+  }
+  t->worker = w;
+  w->load++;
+  napi_create_reference(env, callback, 1, &t->callback);
+  t->next = in->live;
+  if (in->live) in->live->prev = t;
+  in->live = t;
+  pthread_mutex_lock(&w->lock);
+  t->queued = w->incoming;
+  w->incoming = t;
+  pthread_mutex_unlock(&w->lock);
+  wake(w);
+  napi_value id;
+  napi_create_uint32(env, t->id, &id);
+  return id;
+}
+
+/* A transfer on our own copy of `sock`, or NULL with a JavaScript error thrown. */
+static transfer *new_transfer(napi_env env, direction direction, int sock, int64_t length) {
+  transfer *t = calloc(1, sizeof *t);
+  if (t == NULL) {
+    throw_errno(env, "out of memory", ENOMEM);
+    return NULL;
+  }
+  t->direction = direction;
+  t->file = -1;
+  t->remaining = length;
+  t->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
+  if (t->sock < 0) {
+    throw_errno(env, "dup of the socket failed", errno);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+static napi_value start_send(napi_env env, napi_callback_info info) {
   instance *in;
   size_t argc = 5;
   napi_value argv[5];
@@ -226,17 +290,11 @@ static napi_value start(napi_env env, napi_callback_info info) {
       napi_get_value_int32(env, argv[1], &file) != napi_ok || napi_get_value_int64(env, argv[2], &offset) != napi_ok ||
       napi_get_value_int64(env, argv[3], &length) != napi_ok || napi_typeof(env, argv[4], &type) != napi_ok ||
       type != napi_function || sock < 0 || file < 0 || offset < 0 || length < 0) {
-    napi_throw_type_error(env, NULL, "start(socketFd, fileFd, offset, length, callback)");
+    napi_throw_type_error(env, NULL, "send(socketFd, fileFd, offset, length, callback)");
     return NULL;
   }
-  transfer *t = calloc(1, sizeof *t);
-  if (t == NULL) return throw_errno(env, "out of memory", ENOMEM);
-  t->sock = fcntl(sock, F_DUPFD_CLOEXEC, 0);
-  if (t->sock < 0) {
-    int error = errno;
-    free(t);
-    return throw_errno(env, "dup of the socket failed", error);
-  }
+  transfer *t = new_transfer(env, SEND, sock, length);
+  if (t == NULL) return NULL;
   t->file = fcntl(file, F_DUPFD_CLOEXEC, 0);
   if (t->file < 0) {
     int error = errno;
@@ -245,26 +303,34 @@ static napi_value start(napi_env env, napi_callback_info info) {
     return throw_errno(env, "dup of the file failed", error);
   }
   t->offset = offset;
-  t->remaining = length;
-  t->id = ++in->next_id;
-  worker *w = &in->workers[0];
-  for (int i = 1; i < WORKERS; i++) {
-    if (in->workers[i].load < w->load) w = &in->workers[i];
+  return queue(env, in, t, argv[4]);
+}
+
+static napi_value start_receive(napi_env env, napi_callback_info info) {
+  instance *in;
+  size_t argc = 5;
+  napi_value argv[5];
+  int32_t sock;
+  int64_t offset, length;
+  void *data;
+  size_t capacity;
+  bool is_buffer;
+  napi_valuetype type;
+  napi_get_instance_data(env, (void **)&in);
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 5 || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_is_buffer(env, argv[1], &is_buffer) != napi_ok ||
+      !is_buffer || napi_get_buffer_info(env, argv[1], &data, &capacity) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &offset) != napi_ok || napi_get_value_int64(env, argv[3], &length) != napi_ok ||
+      napi_typeof(env, argv[4], &type) != napi_ok || type != napi_function || sock < 0 || offset < 0 || length < 0 ||
+      (uint64_t)offset + (uint64_t)length > capacity) {
+    napi_throw_type_error(env, NULL, "receive(socketFd, buffer, offset, length, callback) within the buffer");
+    return NULL;
   }
-  t->worker = w;
-  w->load++;
-  napi_create_reference(env, argv[4], 1, &t->callback);
-  t->next = in->live;
-  if (in->live) in->live->prev = t;
-  in->live = t;
-  pthread_mutex_lock(&w->lock);
-  t->queued = w->incoming;
-  w->incoming = t;
-  pthread_mutex_unlock(&w->lock);
-  wake(w);
-  napi_value id;
-  napi_create_uint32(env, t->id, &id);
-  return id;
+  transfer *t = new_transfer(env, RECEIVE, sock, length);
+  if (t == NULL) return NULL;
+  t->into = (char *)data + offset;
+  napi_create_reference(env, argv[1], 1, &t->buffer);
+  return queue(env, in, t, argv[4]);
 }
 
 static napi_value cancel(napi_env env, napi_callback_info info) {
@@ -306,7 +372,7 @@ static napi_value init(napi_env env, napi_value exports) {
   instance *in = calloc(1, sizeof *in);
   if (in == NULL) return throw_errno(env, "out of memory", ENOMEM);
   napi_value name;
-  napi_create_string_utf8(env, "berth_sendfile", NAPI_AUTO_LENGTH, &name);
+  napi_create_string_utf8(env, "berth_socket", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, in, call_js, &in->done) != napi_ok) {
     napi_throw_error(env, NULL, "cannot create the completion queue");
     return NULL;
@@ -331,10 +397,11 @@ static napi_value init(napi_env env, napi_value exports) {
   }
 
   napi_property_descriptor methods[] = {
-    { "start", NULL, start, NULL, NULL, NULL, napi_default, NULL },
+    { "send", NULL, start_send, NULL, NULL, NULL, napi_default, NULL },
+    { "receive", NULL, start_receive, NULL, NULL, NULL, napi_default, NULL },
     { "cancel", NULL, cancel, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 2, methods);
+  napi_define_properties(env, exports, 3, methods);
   return exports;
 }
 
