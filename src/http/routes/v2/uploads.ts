@@ -72,20 +72,30 @@ function chunkRange(request: FastifyRequest, session: UploadSession): ByteRange 
 }
 
 /**
- * Streams the request body into the session (through `write`, given the chunk). A RANGE_INVALID answer (416)
- * carries where the upload stands, so the client can resume from there.
+ * The body of a request that finishes an upload (a PUT, or a POST with `?digest=`): large ones are read by
+ * the addon, which closes the connection afterwards (see receive.ts). A PATCH body is always read by Node:
+ * its connection must stay open, because the client's next request on a new one may reach another worker
+ * or replica, where the upload's running hash is not, and its commit would then read the whole upload again.
+ */
+function finishingBody(request: FastifyRequest, reply: FastifyReply, ctx: HandlerContext): AsyncIterable<Uint8Array> {
+  return requestBody(request.raw, reply.raw, ctx.directUploads);
+}
+
+/**
+ * Streams `source`, the request body, into the session (through `write`, given the chunk). A RANGE_INVALID
+ * answer (416) carries where the upload stands, so the client can resume from there.
  */
 async function withBody<T>(
   request: FastifyRequest,
-  reply: FastifyReply,
   ctx: HandlerContext,
   name: string,
   session: UploadSession,
+  source: AsyncIterable<Uint8Array>,
   write: (chunk: Chunk) => Promise<T>,
 ): Promise<T> {
   try {
     const range = chunkRange(request, session);
-    return await write({ source: requestBody(request.raw, reply.raw, ctx.directUploads), ...(range && { range }) });
+    return await write({ source, ...(range && { range }) });
   } catch (err) {
     if (err instanceof RangeInvalidError) {
       err
@@ -131,7 +141,7 @@ export const uploadsHandlers: Handlers<'uploads'> = {
       const session = await repository.blobs.create();
       let blob;
       try {
-        blob = await session.commit(digest, { source: requestBody(request.raw, reply.raw, ctx.directUploads) });
+        blob = await session.commit(digest, { source: finishingBody(request, reply, ctx) });
       } catch (err) {
         // The session is useless without the body, which is gone.
         await session.cancel();
@@ -153,7 +163,7 @@ export const uploadHandlers: Handlers<'upload'> = {
 
   async PATCH(request, reply, route, ctx) {
     const session = await resume(request, ctx, route.name, route.id);
-    await withBody(request, reply, ctx, route.name, session, ({ source, range }) => session.append(source, range));
+    await withBody(request, ctx, route.name, session, request.raw, ({ source, range }) => session.append(source, range));
     return sendProgress(request, reply, ctx, route.name, session, 202);
   },
 
@@ -161,7 +171,7 @@ export const uploadHandlers: Handlers<'upload'> = {
     const digest = digestParam(request, queryParam(request, 'digest'));
     const session = await resume(request, ctx, route.name, route.id);
     const blob = hasBody(request)
-      ? await withBody(request, reply, ctx, route.name, session, (last) => session.commit(digest, last))
+      ? await withBody(request, ctx, route.name, session, finishingBody(request, reply, ctx), (last) => session.commit(digest, last))
       : await session.commit(digest);
     return sendCreated(request, reply, ctx, route.name, blob.digest);
   },
