@@ -5,6 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { DigestInvalidError } from './errors.js';
+import { ResumableSha256 } from './resumable-sha256.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -64,11 +65,22 @@ export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256
 
 /** Incremental digest over bytes as they flow past. */
 export class Digester {
-  private readonly hash: Hash;
-  private count = 0;
+  private readonly hash: Hash | ResumableSha256;
+  private count: number;
 
-  constructor(readonly algorithm: DigestAlgorithm = 'sha256') {
-    this.hash = createHash(algorithm);
+  /** `resumed`: a SHA-256 hash continued from a saved state of `size` bytes (see `restore`). */
+  constructor(readonly algorithm: DigestAlgorithm = 'sha256', resumed?: { hash: ResumableSha256; size: number }) {
+    this.hash = resumed?.hash ?? (algorithm === 'sha256' ? ResumableSha256.create() : undefined) ?? createHash(algorithm);
+    this.count = resumed?.size ?? 0;
+  }
+
+  /**
+   * A SHA-256 digester continued from `saved` (what `save` answered), or undefined when the state is not
+   * one of `size` bytes or cannot be restored here (no addon).
+   */
+  static restore(saved: Uint8Array, size: number): Digester | undefined {
+    const hash = ResumableSha256.restore(saved, size);
+    return hash && new Digester('sha256', { hash, size });
   }
 
   /** Bytes hashed so far. */
@@ -82,6 +94,11 @@ export class Digester {
   }
 
   digest(): Digest {
-    return makeDigest(this.algorithm, this.hash.copy().digest('hex'));
+    return makeDigest(this.algorithm, this.hash instanceof ResumableSha256 ? this.hash.hex() : this.hash.copy().digest('hex'));
+  }
+
+  /** The hash's state, for `restore` in this or another process; undefined if it cannot be saved. */
+  save(): Buffer | undefined {
+    return this.hash instanceof ResumableSha256 ? this.hash.save() : undefined;
   }
 }

@@ -5,7 +5,11 @@
  *   1. create: write `_uploads/<id>/startedat` (not synced: losing a session in a crash only costs a retry).
  *   2. append: chunks go to the end of `data` (created by the first), one at a time per session (a per-session lock in this process).
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
- *      hash is kept in memory only while it covers exactly the bytes in `data`.
+ *      hash is kept in memory only while it covers exactly the bytes in `data`. After each append the
+ *      SHA-256 state is also saved to `hashstates/sha256/<size>` (Distribution's layout and format), once
+ *      `data` is synced, so that the next chunk continues the hash wherever it arrives (another worker or
+ *      replica, or Distribution itself) instead of the commit reading the whole upload again. Syncing first
+ *      means a saved state never outlives, in a crash, the bytes it describes.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
  *      (`gc/lease.ts`), and the repository's `_layers` link is written as soon as the claim is made; unless
@@ -22,7 +26,7 @@ import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from '..
 import { BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../oci/errors.js';
 import type { FileWriter, StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
-import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from '../storage/paths.js';
+import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadHashStatePath, uploadStartedAtPath } from '../storage/paths.js';
 import { claimBlob } from './gc/lease.js';
 import { deleteIfPresent, exists, writeLink } from './links.js';
 import { assertWritable, type WritePolicy } from './policy.js';
@@ -123,7 +127,12 @@ class StoredUploadSession implements UploadSession {
   append(source: AsyncIterable<Uint8Array>, range?: ByteRange): Promise<void> {
     assertWritable(this.ctx.policy);
     return this.ctx.tracker.exclusive(this.key, async () => {
-      await (await this.appendOpen({ source, ...(range && { range }) })).close();
+      const writer = await this.appendOpen({ source, ...(range && { range }) });
+      const saved = this.ctx.tracker.digester(this.key, writer.size)?.save();
+      if (saved === undefined) return writer.close();
+      await writer.commit();
+      // Bookkeeping whose loss only costs a re-read: not synced itself.
+      await this.ctx.driver.putContent(uploadHashStatePath(this.ctx.name, this.id, 'sha256', writer.size), saved, { durable: false });
     });
   }
 
@@ -185,7 +194,7 @@ class StoredUploadSession implements UploadSession {
     if (range && range.start !== this.received) {
       throw new RangeInvalidError(`chunk starts at byte ${range.start} but the upload holds ${this.received} bytes`, this.received);
     }
-    const digester = this.ctx.tracker.digester(this.key, this.received);
+    const digester = await this.runningDigester(this.received);
     const writer = await this.ctx.driver.writer(uploadDataPath(this.ctx.name, this.id), { append: true });
     let appended: number;
     try {
@@ -216,8 +225,20 @@ class StoredUploadSession implements UploadSession {
     }
   }
 
-  private async digestOfData(dataPath: string, size: number, algorithm: DigestAlgorithm): Promise<Digest> {
+  /** The running hash over the first `size` bytes: this process's, else one saved by an earlier append. */
+  private async runningDigester(size: number): Promise<Digester | undefined> {
     const running = this.ctx.tracker.digester(this.key, size);
+    if (running !== undefined) return running;
+    try {
+      return Digester.restore(await this.ctx.driver.getContent(uploadHashStatePath(this.ctx.name, this.id, 'sha256', size)), size);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async digestOfData(dataPath: string, size: number, algorithm: DigestAlgorithm): Promise<Digest> {
+    const running = algorithm === 'sha256' ? await this.runningDigester(size) : this.ctx.tracker.digester(this.key, size);
     if (running && running.algorithm === algorithm) return running.digest();
     const digester = new Digester(algorithm);
     for await (const chunk of await this.ctx.driver.reader(dataPath, 0)) digester.update(chunk as Uint8Array);

@@ -118,6 +118,11 @@ export function uploadStartedAtPath(name: string, id: string): string {
   return `${uploadDir(name, id)}/startedat`;
 }
 
+/** The saved state of an upload's running hash over its first `offset` bytes (Distribution's layout). */
+export function uploadHashStatePath(name: string, id: string, algorithm: string, offset: number): string {
+  return `${uploadDir(name, id)}/hashstates/${algorithm}/${offset}`;
+}
+
 /** The last component of a path. */
 export function baseName(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { Digester } from '../../src/oci/digest.js';
 import { requireCommand, skopeo } from '../helpers/clients.js';
 import { makeImage, makeIndex, MEDIA_TYPES, sha256 } from '../helpers/oci-layout.js';
 import { getManifest } from '../helpers/registry-api.js';
@@ -119,4 +121,52 @@ describe('on-disk layout compatibility between Berth and Distribution', { skip: 
       }
     });
   }
+
+  // Only this way round: an upload's URL carries the state each registry signs with its own secret.
+  test('an upload Distribution started, Berth continues from its saved hash state and completes', async () => {
+    requireCommand('docker-registry', 'docker-registry');
+    const work = await mkdtemp(path.join(os.tmpdir(), 'berth-e2e-hashstate-'));
+    const rootDirectory = path.join(work, 'root');
+    const running: RunningRegistry[] = [];
+    const parts = [randomBytes(300_001), randomBytes(200_003)];
+    const whole = Buffer.concat(parts);
+    try {
+      const first = await startRegistry({ kind: 'distribution', rootDirectory });
+      running.push(first);
+      const post = await fetch(`${first.url}/v2/compat/chunked/blobs/uploads/`, { method: 'POST' });
+      assert.equal(post.status, 202);
+      const patch = await fetch(new URL(post.headers.get('location')!, first.url), { method: 'PATCH', body: parts[0] });
+      assert.equal(patch.status, 202);
+      const location = new URL(patch.headers.get('location')!, first.url);
+      const id = patch.headers.get('docker-upload-uuid')!;
+      await first.stop();
+
+      const states = path.join(rootDirectory, 'docker/registry/v2/repositories/compat/chunked/_uploads', id, 'hashstates/sha256');
+      const expected = (bytes: Buffer) => {
+        const digester = new Digester();
+        digester.update(bytes);
+        return digester.save()!;
+      };
+      // Berth writes the same state for the same bytes: Go's marshalled SHA-256.
+      assert.deepEqual(await readFile(path.join(states, String(parts[0].length))), expected(parts[0]));
+
+      const second = await startRegistry({ kind: 'berth', rootDirectory });
+      running.push(second);
+      const next = new URL(location.pathname + location.search, second.url);
+      const continued = await fetch(next, { method: 'PATCH', body: parts[1], headers: { 'content-range': `${parts[0].length}-${whole.length - 1}` } });
+      assert.equal(continued.status, 202, await continued.text());
+      // A state at the new offset means the hash went on from the saved one rather than starting over.
+      assert.deepEqual(await readFile(path.join(states, String(whole.length))), expected(whole));
+      const digest = sha256(whole);
+      const done = new URL(continued.headers.get('location')!, second.url);
+      done.searchParams.set('digest', digest);
+      const put = await fetch(done, { method: 'PUT' });
+      assert.equal(put.status, 201, await put.text());
+      const blob = await fetch(`${second.url}/v2/compat/chunked/blobs/${digest}`);
+      assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), sha256(whole));
+    } finally {
+      for (const registry of running) await registry.stop();
+      await rm(work, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
   Digester,
@@ -77,6 +78,34 @@ describe('Digester', () => {
     digester.update(whole.subarray(5));
     assert.equal(digester.size, whole.length);
     assert.equal(digester.digest(), digestOf(whole));
+  });
+
+  it('saves its SHA-256 state in Go\'s format and continues from it, at any cut', () => {
+    const bytes = randomBytes(1000);
+    for (const cut of [0, 1, 63, 64, 65, 128, 999]) {
+      const first = new Digester();
+      first.update(bytes.subarray(0, cut));
+      const saved = first.save();
+      assert.ok(saved, 'no saved state: is build/Release/berth_hash.node built?');
+      assert.equal(saved.length, 108);
+      assert.equal(saved.subarray(0, 4).toString('latin1'), 'sha\x03');
+      assert.equal(saved.readBigUInt64BE(100), BigInt(cut));
+      const resumed = Digester.restore(saved, cut);
+      assert.ok(resumed, `cut ${cut}`);
+      resumed.update(bytes.subarray(cut));
+      assert.equal(resumed.size, bytes.length);
+      assert.equal(resumed.digest(), digestOf(bytes), `cut ${cut}`);
+    }
+  });
+
+  it('restores only a SHA-256 state of the expected length', () => {
+    const digester = new Digester();
+    digester.update(Buffer.from('twelve bytes'));
+    const saved = digester.save()!;
+    assert.equal(Digester.restore(saved, 11), undefined);
+    assert.equal(Digester.restore(saved.subarray(1), 12), undefined);
+    assert.equal(Digester.restore(Buffer.concat([Buffer.from('sha\x02'), saved.subarray(4)]), 12), undefined);
+    assert.equal(new Digester('sha512').save(), undefined);
   });
 
   it('can report a digest mid-stream and keep hashing', () => {

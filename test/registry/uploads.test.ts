@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { digestOf, type Digest } from '../../src/oci/digest.js';
+import { Digester, digestOf, type Digest } from '../../src/oci/digest.js';
 import { BlobUnknownError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../../src/oci/errors.js';
 import { chunks, collect, newRegistry, type TestRegistry } from './helpers.js';
 
@@ -72,6 +72,31 @@ describe('upload sessions', () => {
     const digest = digestOf(Buffer.from('part one, part two'));
     assert.equal((await resumed.commit(digest)).digest, digest);
     assert.equal((await collect((await restarted.blobs.open(digest)).stream)).toString(), 'part one, part two');
+  });
+
+  it('saves the hash state after each append, so that another process continues the hash instead of re-reading', async () => {
+    const session = await t.registry.repository('team/handover').blobs.create();
+    await session.append(chunks('first part; '));
+    const stateDir = join(t.root, 'docker/registry/v2/repositories/team/handover/_uploads', session.id, 'hashstates/sha256');
+    assert.deepEqual(await readdir(stateDir), ['12']);
+
+    // Another worker or replica: its own registry, nothing in memory.
+    const other = await t.reopen().repository('team/handover').blobs.resume(session.id);
+    await other.append(chunks('second part'), { start: 12, end: 22 });
+    assert.deepEqual((await readdir(stateDir)).sort(), ['12', '23']);
+    const digest = digestOf(Buffer.from('first part; second part'));
+    assert.equal((await (await t.reopen().repository('team/handover').blobs.resume(session.id)).commit(digest)).digest, digest);
+  });
+
+  it('a commit trusts the saved state over the stored bytes: a state of other content fails the digest check', async () => {
+    const session = await t.registry.repository('team/trusted').blobs.create();
+    await session.append(chunks('genuine bytes'));
+    const statePath = join(t.root, 'docker/registry/v2/repositories/team/trusted/_uploads', session.id, 'hashstates/sha256/13');
+    const other = new Digester();
+    other.update(Buffer.from('forged bytes!'));
+    await writeFile(statePath, other.save()!);
+    const resumed = await t.reopen().repository('team/trusted').blobs.resume(session.id);
+    await assert.rejects(resumed.commit(digestOf(Buffer.from('genuine bytes'))), DigestInvalidError);
   });
 
   it('twenty concurrent uploads of the same content end with one correct blob', async () => {
