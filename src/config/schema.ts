@@ -71,9 +71,8 @@ const http = group({
    */
   sendfile: bool().default(true),
   /**
-   * Berth only: large bodies that finish an upload (PUT, POST with ?digest=; plain HTTP/1.x, Content-Length of
-   * 4 MiB or more, when the addon was built) are read from the socket by the addon's threads, and the
-   * connection is closed after the response.
+   * Berth only: large upload bodies (plain HTTP/1.x, Content-Length of 4 MiB or more, when the addon was
+   * built) are read from the socket by the addon's threads, and the connection is closed after the response.
    */
   directuploads: bool().default(true),
   /** Headers added to every response, e.g. `X-Content-Type-Options: [nosniff]`. */

@@ -72,30 +72,29 @@ function chunkRange(request: FastifyRequest, session: UploadSession): ByteRange 
 }
 
 /**
- * The body of a request that finishes an upload (a PUT, or a POST with `?digest=`): large ones are read by
- * the addon, which closes the connection afterwards (see receive.ts). A PATCH body is always read by Node:
- * its connection must stay open, because the client's next request on a new one may reach another worker
- * or replica, where the upload's running hash is not, and its commit would then read the whole upload again.
+ * An upload request's body: large ones are read by the addon, which closes the connection afterwards (see
+ * receive.ts). The client's next PATCH may then reach another worker or replica; it continues the upload's
+ * hash from the state the last one saved.
  */
-function finishingBody(request: FastifyRequest, reply: FastifyReply, ctx: HandlerContext): AsyncIterable<Uint8Array> {
+function uploadBody(request: FastifyRequest, reply: FastifyReply, ctx: HandlerContext): AsyncIterable<Uint8Array> {
   return requestBody(request.raw, reply.raw, ctx.directUploads);
 }
 
 /**
- * Streams `source`, the request body, into the session (through `write`, given the chunk). A RANGE_INVALID
- * answer (416) carries where the upload stands, so the client can resume from there.
+ * Streams the request body into the session (through `write`, given the chunk). A RANGE_INVALID answer (416)
+ * carries where the upload stands, so the client can resume from there.
  */
 async function withBody<T>(
   request: FastifyRequest,
+  reply: FastifyReply,
   ctx: HandlerContext,
   name: string,
   session: UploadSession,
-  source: AsyncIterable<Uint8Array>,
   write: (chunk: Chunk) => Promise<T>,
 ): Promise<T> {
   try {
     const range = chunkRange(request, session);
-    return await write({ source, ...(range && { range }) });
+    return await write({ source: uploadBody(request, reply, ctx), ...(range && { range }) });
   } catch (err) {
     if (err instanceof RangeInvalidError) {
       err
@@ -141,7 +140,7 @@ export const uploadsHandlers: Handlers<'uploads'> = {
       const session = await repository.blobs.create();
       let blob;
       try {
-        blob = await session.commit(digest, { source: finishingBody(request, reply, ctx) });
+        blob = await session.commit(digest, { source: uploadBody(request, reply, ctx) });
       } catch (err) {
         // The session is useless without the body, which is gone.
         await session.cancel();
@@ -163,7 +162,7 @@ export const uploadHandlers: Handlers<'upload'> = {
 
   async PATCH(request, reply, route, ctx) {
     const session = await resume(request, ctx, route.name, route.id);
-    await withBody(request, ctx, route.name, session, request.raw, ({ source, range }) => session.append(source, range));
+    await withBody(request, reply, ctx, route.name, session, ({ source, range }) => session.append(source, range));
     return sendProgress(request, reply, ctx, route.name, session, 202);
   },
 
@@ -171,7 +170,7 @@ export const uploadHandlers: Handlers<'upload'> = {
     const digest = digestParam(request, queryParam(request, 'digest'));
     const session = await resume(request, ctx, route.name, route.id);
     const blob = hasBody(request)
-      ? await withBody(request, ctx, route.name, session, finishingBody(request, reply, ctx), (last) => session.commit(digest, last))
+      ? await withBody(request, reply, ctx, route.name, session, (last) => session.commit(digest, last))
       : await session.commit(digest);
     return sendCreated(request, reply, ctx, route.name, blob.digest);
   },
