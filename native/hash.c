@@ -49,6 +49,16 @@ static size_t args(napi_env env, napi_callback_info info, napi_value *argv, size
   return argc;
 }
 
+/* The context that is a function's only argument, or NULL with a TypeError naming `usage` thrown. */
+static SHA256_CTX *context_argument(napi_env env, napi_callback_info info, const char *usage) {
+  napi_value argv[1];
+  if (args(env, info, argv, 1) < 1) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return context_of(env, argv[0]);
+}
+
 static napi_value sha256_new(napi_env env, napi_callback_info info) {
   (void)info;
   SHA256_CTX *context;
@@ -77,12 +87,7 @@ static napi_value sha256_update(napi_env env, napi_callback_info info) {
 }
 
 static napi_value sha256_digest(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (args(env, info, argv, 1) < 1) {
-    napi_throw_type_error(env, NULL, "sha256Digest(context)");
-    return NULL;
-  }
-  SHA256_CTX *context = context_of(env, argv[0]);
+  SHA256_CTX *context = context_argument(env, info, "sha256Digest(context)");
   if (context == NULL) return NULL;
   SHA256_CTX copy = *context;
   void *out;
@@ -104,12 +109,7 @@ static uint32_t get_be32(const unsigned char *p) {
 }
 
 static napi_value sha256_save(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (args(env, info, argv, 1) < 1) {
-    napi_throw_type_error(env, NULL, "sha256Save(context)");
-    return NULL;
-  }
-  SHA256_CTX *context = context_of(env, argv[0]);
+  SHA256_CTX *context = context_argument(env, info, "sha256Save(context)");
   if (context == NULL) return NULL;
   unsigned char *out;
   napi_value buffer;
