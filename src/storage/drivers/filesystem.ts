@@ -58,6 +58,8 @@ const WRITE_BACK_BYTES = 8 * 1024 * 1024;
 /** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
 const READ_CHUNK_BYTES = 256 * 1024;
 const DIRECTORY_MODE = 0o755;
+/** Tries of a putContent whose directory concurrent deletes keep removing. */
+const PUT_ATTEMPTS = 3;
 /**
  * Temporary names are this process's random tag and a counter: as unique as a fresh random name per write
  * (processes sharing the root pick different tags), without asking the system for randomness every time.
@@ -128,6 +130,24 @@ export class FilesystemDriver implements StorageDriver {
         await this.#calls.close(fd);
       }
     }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#replaceByRename(target, content, durable, options.publishAfter);
+      } catch (err) {
+        // A delete of the directory (a collector removing an old revision, say) took the temporary file
+        // with it. The put completes after that delete, so it still lands.
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === PUT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  async #replaceByRename(
+    target: string,
+    content: Uint8Array,
+    durable: boolean,
+    publishAfter: Promise<unknown> | undefined,
+  ): Promise<void> {
+    const directory = dirname(target);
     const temporary = `${directory}/.${basename(target)}.${temporaryTag()}.tmp`;
     let firstCreated: string | undefined;
     const fd = await this.#inDirectory(
@@ -143,7 +163,7 @@ export class FilesystemDriver implements StorageDriver {
       } finally {
         await this.#calls.close(fd);
       }
-      await options.publishAfter;
+      await publishAfter;
       await this.#calls.rename(temporary, target);
     } catch (err) {
       // Also the directories made for it: an empty tag directory, say, would list a tag that does not exist.

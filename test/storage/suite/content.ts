@@ -54,6 +54,23 @@ export function contentTests(context: SuiteContext): void {
     assert.deepEqual(await driver.list('/later/tags'), ['/later/tags/v1']);
   });
 
+  it('putContent lands even when its directory is deleted while it waits for publishAfter', async () => {
+    // A manifest PUT writes its revision link while it claims the manifest; garbage collection may remove
+    // the old revision's directory in that window, before the claim lets the PUT publish.
+    const { driver } = context;
+    await driver.putContent('/repo/revisions/d/link', Buffer.from('old'));
+    let publish!: () => void;
+    const published = driver.putContent('/repo/revisions/d/link', Buffer.from('new'), {
+      publishAfter: new Promise<void>((resolve) => (publish = resolve)),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await driver.delete('/repo/revisions/d');
+    publish();
+    await published;
+    assert.equal((await driver.getContent('/repo/revisions/d/link')).toString(), 'new');
+    assert.deepEqual(await driver.list('/repo/revisions/d'), ['/repo/revisions/d/link']);
+  });
+
   it('putContent in place creates a file and replaces its content, shorter content included', async () => {
     const options = { durable: false, inPlace: true };
     await context.driver.putContent('/blobs/ab/lease', Buffer.from('the first, longer lease'), options);
