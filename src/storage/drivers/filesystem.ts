@@ -5,10 +5,10 @@
  *
  * Durability: putContent writes a temporary sibling (`.<name>.<unique>.tmp`), fsyncs it, renames it over the
  * target and fsyncs the directory, so readers see the old or the new file and a crash leaves one of them.
- * Writers fsync on commit; whole batches of an upload bypass the page cache (`direct-io.ts`). A directory's own name is durable once its parent is synced. When a durable
- * write creates directories (`mkdir -p`), the syncs of their parents start at once, and the write waits for
- * them together with the sync of its own directory, after the rename: one round instead of one per level
- * before the write. Nothing is acknowledged before all of them complete, and a crash before then leaves at
+ * Writers fsync on commit; whole batches of an upload bypass the page cache (`direct-io.ts`). A directory's
+ * own name is durable once its parent is synced. When a durable write creates directories (`mkdir -p`), the
+ * syncs of their parents start at once, and the write waits for them together with the sync of its own
+ * directory, after the rename: one round instead of one per level before the write. Nothing is acknowledged before all of them complete, and a crash before then leaves at
  * worst a directory without the file (or with its temporary sibling), which nothing reads. Directories made
  * by writes that are not durable (leases, upload bookkeeping, a tag's history) are remembered instead, and
  * synced by the first durable write beneath them (a blob's data in the directory its lease made, a tag's
@@ -47,12 +47,6 @@ const FILE_MODE = 0o644;
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Direct writes of one upload under way at once (see FilesystemWriter.append). */
 const MAX_DIRECT_WRITES = 3;
-/**
- * Where in a file direct writes start. Below it the page cache takes writes faster than a disk takes a few
- * direct writes at a time (and a small blob's write-back is cheap); beyond it the page cache only costs: a
- * copy, write-back that the commit waits for, and hot content it pushes out of memory.
- */
-const DIRECT_AFTER_BYTES = 32 * 1024 * 1024;
 /** How far writes may run ahead of the disk before a background sync starts (see `#writeBackAhead`). */
 const WRITE_BACK_BYTES = 8 * 1024 * 1024;
 /** Reads of 256 KiB: a quarter of the syscalls and stream turns of Node's 64 KiB default, per blob served. */
@@ -433,7 +427,7 @@ class FilesystemWriter implements FileWriter {
     };
     const flush = async () => {
       const direct =
-        filled === batch.length && this.#size >= DIRECT_AFTER_BYTES && this.#size % DIRECT_ALIGNMENT === 0
+        filled === batch.length && this.#size % DIRECT_ALIGNMENT === 0
           ? await this.#directDescriptor()
           : undefined;
       while (writes.length >= (direct === undefined ? 1 : MAX_DIRECT_WRITES) || (writes.length > 0 && writes.at(-1)!.cached)) {

@@ -158,8 +158,8 @@ describe('FilesystemDriver uploads written with O_DIRECT', () => {
   it('keeps every byte in order when whole batches go direct and unaligned parts through the page cache', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-fs-direct-'));
     try {
-      // The first 32 MiB cached, then direct batches and a cached tail; then an append starting unaligned
-      // (all cached); then one starting aligned, at the size of the two before (direct again).
+      // Direct batches and a cached tail; then an append starting unaligned (all cached); then one starting
+      // aligned, at the size of the two before (direct again).
       await appendAndCheck(root, [36 * MiB + 1000, MiB + 7, 3 * MiB - 1007 + 4096 * 3, 2 * MiB]);
     } finally {
       await rm(root, { recursive: true });
