@@ -40,14 +40,19 @@ export async function deleteIfPresent(driver: StorageDriver, path: string): Prom
   }
 }
 
-/** Children of a directory, or [] when it does not exist. */
-export async function listIfPresent(driver: StorageDriver, path: string): Promise<string[]> {
+/** What `call` answers about a path, or undefined when the path does not exist. */
+export async function ifPresent<T>(call: () => Promise<T>): Promise<T | undefined> {
   try {
-    return await driver.list(path);
+    return await call();
   } catch (err) {
-    if (isNotFound(err)) return [];
+    if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/** Children of a directory, or [] when it does not exist. */
+export async function listIfPresent(driver: StorageDriver, path: string): Promise<string[]> {
+  return (await ifPresent(() => driver.list(path))) ?? [];
 }
 
 /** The directory holding a link file: deleting it removes the link the way Distribution does. */

@@ -16,7 +16,6 @@ import { DOCKER_FOREIGN_LAYER } from '../oci/mediatypes.js';
 import { mediaTypeOfStored, parseManifest, type Descriptor, type ParsedManifest } from '../oci/manifest.js';
 import { validateTag } from '../oci/reference.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { isNotFound } from '../storage/errors.js';
 import {
   blobDataPath,
   manifestRevisionLinkPath,
@@ -26,7 +25,7 @@ import {
 } from '../storage/paths.js';
 import { isLinkedBlob } from './blobs.js';
 import { claimBlob } from './gc/lease.js';
-import { deleteIfPresent, linkDir, readLink, writeLink } from './links.js';
+import { deleteIfPresent, ifPresent, linkDir, readLink, writeLink } from './links.js';
 import { assertDeletable, assertWritable, type WritePolicy } from './policy.js';
 import { RepositoryTagStore } from './tags.js';
 import type { ManifestContent, ManifestReference, ManifestStore, PutManifestResult, StoredManifest } from './types.js';
@@ -58,13 +57,8 @@ export async function readManifestBytes(driver: StorageDriver, name: string, dig
   return readStoredContent(driver, digest);
 }
 
-async function readStoredContent(driver: StorageDriver, digest: Digest): Promise<Buffer | undefined> {
-  try {
-    return await driver.getContent(blobDataPath(digest));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+function readStoredContent(driver: StorageDriver, digest: Digest): Promise<Buffer | undefined> {
+  return ifPresent(() => driver.getContent(blobDataPath(digest)));
 }
 
 export class RepositoryManifestStore implements ManifestStore {

@@ -6,10 +6,14 @@
  *   2. append: chunks go to the end of `data` (created by the first), one at a time per session (a per-session lock in this process).
  *      A chunk with a range must start exactly where `data` ends. Bytes are hashed as they flow; the running
  *      hash is kept in memory only while it covers exactly the bytes in `data`. After each append the
- *      SHA-256 state is also saved to `hashstates/sha256/<size>` (Distribution's layout and format), once
- *      `data` is synced, so that the next chunk continues the hash wherever it arrives (another worker or
- *      replica, or Distribution itself) instead of the commit reading the whole upload again. Syncing first
- *      means a saved state never outlives, in a crash, the bytes it describes.
+ *      SHA-256 state is also saved, so that the next chunk continues the hash wherever it arrives (another
+ *      worker or replica) instead of the commit reading the whole upload again. A saved state must never
+ *      vouch for bytes a crash lost. Where closed bytes read back as written until the host restarts (a
+ *      local filesystem: `StorageDriver.unsyncedEpoch`), `data` is not synced per chunk (a sync cost about
+ *      5 ms, a third of an 8 MiB chunk's time here): the state goes to `berthhashstates/sha256/<size>`
+ *      stamped with the boot, and is trusted only within that boot. Elsewhere (S3) `data` is committed and
+ *      the state saved to `hashstates/sha256/<size>`, Distribution's layout and format, as Distribution
+ *      saves its own (which Berth reads when it continues an upload Distribution started).
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
  *      (`gc/lease.ts`), and the repository's `_layers` link is written as soon as the claim is made; unless
@@ -26,9 +30,17 @@ import { Digester, digestAlgorithm, type Digest, type DigestAlgorithm } from '..
 import { BlobUploadInvalidError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../oci/errors.js';
 import type { FileWriter, StorageDriver } from '../storage/driver.js';
 import { isNotFound } from '../storage/errors.js';
-import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadHashStatePath, uploadStartedAtPath } from '../storage/paths.js';
+import {
+  blobDataPath,
+  layerLinkPath,
+  uploadDataPath,
+  uploadDir,
+  uploadEpochHashStatePath,
+  uploadHashStatePath,
+  uploadStartedAtPath,
+} from '../storage/paths.js';
 import { claimBlob } from './gc/lease.js';
-import { deleteIfPresent, exists, writeLink } from './links.js';
+import { deleteIfPresent, exists, ifPresent, writeLink } from './links.js';
 import { assertWritable, type WritePolicy } from './policy.js';
 import type { BlobDescriptor, ByteRange, Chunk, UploadSession } from './types.js';
 
@@ -130,9 +142,17 @@ class StoredUploadSession implements UploadSession {
       const writer = await this.appendOpen({ source, ...(range && { range }) });
       const saved = this.ctx.tracker.digester(this.key, writer.size)?.save();
       if (saved === undefined) return writer.close();
-      await writer.commit();
-      // Bookkeeping whose loss only costs a re-read: not synced itself.
-      await this.ctx.driver.putContent(uploadHashStatePath(this.ctx.name, this.id, 'sha256', writer.size), saved, { durable: false });
+      // The state is bookkeeping whose loss only costs a re-read: not synced itself.
+      const { driver, name } = this.ctx;
+      const epoch = driver.unsyncedEpoch;
+      if (epoch !== undefined) {
+        await writer.close();
+        const stamped = Buffer.concat([saved, Buffer.from(epoch)]);
+        await driver.putContent(uploadEpochHashStatePath(name, this.id, 'sha256', writer.size), stamped, { durable: false });
+      } else {
+        await writer.commit();
+        await driver.putContent(uploadHashStatePath(name, this.id, 'sha256', writer.size), saved, { durable: false });
+      }
     });
   }
 
@@ -229,12 +249,18 @@ class StoredUploadSession implements UploadSession {
   private async runningDigester(size: number): Promise<Digester | undefined> {
     const running = this.ctx.tracker.digester(this.key, size);
     if (running !== undefined) return running;
-    try {
-      return Digester.restore(await this.ctx.driver.getContent(uploadHashStatePath(this.ctx.name, this.id, 'sha256', size)), size);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
+    const { driver, name } = this.ctx;
+    const epoch = driver.unsyncedEpoch;
+    if (epoch !== undefined) {
+      const stamped = await ifPresent(() => driver.getContent(uploadEpochHashStatePath(name, this.id, 'sha256', size)));
+      const stateBytes = (stamped?.length ?? 0) - Buffer.byteLength(epoch);
+      // From another boot, it may describe bytes that the restart lost: the commit re-reads `data` instead.
+      if (stamped !== undefined && stateBytes > 0 && stamped.subarray(stateBytes).toString() === epoch) {
+        return Digester.restore(stamped.subarray(0, stateBytes), size);
+      }
     }
+    const saved = await ifPresent(() => driver.getContent(uploadHashStatePath(name, this.id, 'sha256', size)));
+    return saved && Digester.restore(saved, size);
   }
 
   private async digestOfData(dataPath: string, size: number, algorithm: DigestAlgorithm): Promise<Digest> {

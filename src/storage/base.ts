@@ -36,6 +36,7 @@ type Action =
 
 class CheckedDriver implements StorageDriver {
   readonly name: string;
+  readonly unsyncedEpoch: string | undefined;
   declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
   declare readonly purgeStaleWrites?: (olderThan: Date, options: { dryRun: boolean }) => Promise<string[]>;
   readonly #driver: StorageDriver;
@@ -45,6 +46,7 @@ class CheckedDriver implements StorageDriver {
     this.#driver = driver;
     this.#metrics = metrics;
     this.name = driver.name;
+    this.unsyncedEpoch = driver.unsyncedEpoch;
     const redirectURL = driver.redirectURL?.bind(driver);
     if (redirectURL !== undefined) {
       this.redirectURL = (path, method) => this.#call('URLFor', [path], () => redirectURL(path, method));

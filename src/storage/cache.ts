@@ -62,6 +62,7 @@ export function withContentCache(driver: StorageDriver, options: Partial<Content
 
 class CachingDriver implements StorageDriver {
   readonly name: string;
+  readonly unsyncedEpoch: string | undefined;
   declare readonly redirectURL?: (path: string, method: 'GET' | 'HEAD') => Promise<string | undefined>;
   declare readonly purgeStaleWrites?: (olderThan: Date, options: { dryRun: boolean }) => Promise<string[]>;
   readonly #driver: StorageDriver;
@@ -73,6 +74,7 @@ class CachingDriver implements StorageDriver {
     this.#driver = driver;
     this.#options = options;
     this.name = driver.name;
+    this.unsyncedEpoch = driver.unsyncedEpoch;
     if (driver.redirectURL) this.redirectURL = driver.redirectURL.bind(driver);
     if (driver.purgeStaleWrites) this.purgeStaleWrites = driver.purgeStaleWrites.bind(driver);
   }

@@ -87,6 +87,13 @@ export type WalkDecision = 'skip' | void;
 export interface StorageDriver {
   /** Short name for logs and metrics: `filesystem`, `inmemory`, `s3`. */
   readonly name: string;
+  /**
+   * Set where the bytes of a closed writer read back as written, synced or not, by every process sharing the
+   * store until the host restarts (a local filesystem, through the page cache): an id of the host's current
+   * boot. Bookkeeping stamped with it may vouch for such bytes while it is unchanged. Undefined where only
+   * `commit` makes appended bytes dependable.
+   */
+  readonly unsyncedEpoch?: string;
 
   /** Whole content of a small file. Throws PathNotFoundError. */
   getContent(path: string): Promise<Buffer>;

@@ -14,6 +14,8 @@
  *       _manifests/referrers/<alg>/<hex>/<alg>/<hex>/link  Berth only: subject -> manifest whose subject it is
  *       _uploads/<id>/data                                 bytes received so far
  *       _uploads/<id>/startedat                            RFC 3339 start time (upload purging reads it)
+ *       _uploads/<id>/hashstates/<alg>/<offset>            running hash over the first <offset> bytes
+ *       _uploads/<id>/berthhashstates/<alg>/<offset>       Berth only: the same, valid until the host restarts
  *
  * A link file holds the digest it names, with no newline. Distribution ignores `_manifests/referrers`: its
  * catalog walk skips `_`-prefixed directories below a repository and its manifest and tag walks read only
@@ -121,6 +123,14 @@ export function uploadStartedAtPath(name: string, id: string): string {
 /** The saved state of an upload's running hash over its first `offset` bytes (Distribution's layout). */
 export function uploadHashStatePath(name: string, id: string, algorithm: string, offset: number): string {
   return `${uploadDir(name, id)}/hashstates/${algorithm}/${offset}`;
+}
+
+/**
+ * The same state, followed by the host's boot id (`StorageDriver.unsyncedEpoch`): it describes bytes not yet
+ * synced, so it holds only until the host restarts. Berth's own: Distribution reads only `hashstates`.
+ */
+export function uploadEpochHashStatePath(name: string, id: string, algorithm: string, offset: number): string {
+  return `${uploadDir(name, id)}/berthhashstates/${algorithm}/${offset}`;
 }
 
 /** The last component of a path. */

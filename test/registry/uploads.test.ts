@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Digester, digestOf, type Digest } from '../../src/oci/digest.js';
 import { BlobUnknownError, BlobUploadUnknownError, DigestInvalidError, RangeInvalidError } from '../../src/oci/errors.js';
 import { chunks, collect, newRegistry, type TestRegistry } from './helpers.js';
+
+const BOOT_ID = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 
 function blobFile(root: string, digest: Digest): string {
   const hex = digest.slice('sha256:'.length);
@@ -74,11 +78,12 @@ describe('upload sessions', () => {
     assert.equal((await collect((await restarted.blobs.open(digest)).stream)).toString(), 'part one, part two');
   });
 
-  it('saves the hash state after each append, so that another process continues the hash instead of re-reading', async () => {
+  it('saves the hash state after each append, stamped with the boot, so that another process continues the hash', async () => {
     const session = await t.registry.repository('team/handover').blobs.create();
     await session.append(chunks('first part; '));
-    const stateDir = join(t.root, 'docker/registry/v2/repositories/team/handover/_uploads', session.id, 'hashstates/sha256');
+    const stateDir = join(t.root, 'docker/registry/v2/repositories/team/handover/_uploads', session.id, 'berthhashstates/sha256');
     assert.deepEqual(await readdir(stateDir), ['12']);
+    assert.ok((await readFile(join(stateDir, '12'))).toString('latin1').endsWith(BOOT_ID));
 
     // Another worker or replica: its own registry, nothing in memory.
     const other = await t.reopen().repository('team/handover').blobs.resume(session.id);
@@ -88,14 +93,42 @@ describe('upload sessions', () => {
     assert.equal((await (await t.reopen().repository('team/handover').blobs.resume(session.id)).commit(digest)).digest, digest);
   });
 
-  it('a commit trusts the saved state over the stored bytes: a state of other content fails the digest check', async () => {
-    const session = await t.registry.repository('team/trusted').blobs.create();
-    await session.append(chunks('genuine bytes'));
-    const statePath = join(t.root, 'docker/registry/v2/repositories/team/trusted/_uploads', session.id, 'hashstates/sha256/13');
+  /** An upload of `content` whose saved state is replaced by one of other bytes, as `stamp` says. */
+  async function uploadWithForgedState(repository: string, content: string, stamp: (forged: Buffer) => { path: string; bytes: Buffer }) {
+    const session = await t.registry.repository(repository).blobs.create();
+    await session.append(chunks(content));
+    const uploadDir = join(t.root, 'docker/registry/v2/repositories', repository, '_uploads', session.id);
     const other = new Digester();
-    other.update(Buffer.from('forged bytes!'));
-    await writeFile(statePath, other.save()!);
-    const resumed = await t.reopen().repository('team/trusted').blobs.resume(session.id);
+    other.update(Buffer.from('x'.repeat(content.length)));
+    const { path, bytes } = stamp(other.save()!);
+    await rm(join(uploadDir, 'berthhashstates'), { recursive: true });
+    await mkdir(dirname(join(uploadDir, path)), { recursive: true });
+    await writeFile(join(uploadDir, path), bytes);
+    return t.reopen().repository(repository).blobs.resume(session.id);
+  }
+
+  it('a commit trusts a state saved in this boot over the stored bytes: one of other content fails the digest check', async () => {
+    const resumed = await uploadWithForgedState('team/trusted', 'genuine bytes', (forged) => ({
+      path: 'berthhashstates/sha256/13',
+      bytes: Buffer.concat([forged, Buffer.from(BOOT_ID)]),
+    }));
+    await assert.rejects(resumed.commit(digestOf(Buffer.from('genuine bytes'))), DigestInvalidError);
+  });
+
+  it('a state saved before the host restarted is ignored: the commit hashes the stored bytes', async () => {
+    const resumed = await uploadWithForgedState('team/rebooted', 'genuine bytes', (forged) => ({
+      path: 'berthhashstates/sha256/13',
+      bytes: Buffer.concat([forged, Buffer.from(randomUUID())]),
+    }));
+    const digest = digestOf(Buffer.from('genuine bytes'));
+    assert.equal((await resumed.commit(digest)).digest, digest);
+  });
+
+  it("a commit trusts Distribution's saved state (hashstates/), which vouches only for synced bytes", async () => {
+    const resumed = await uploadWithForgedState('team/distribution', 'genuine bytes', (forged) => ({
+      path: 'hashstates/sha256/13',
+      bytes: forged,
+    }));
     await assert.rejects(resumed.commit(digestOf(Buffer.from('genuine bytes'))), DigestInvalidError);
   });
 

@@ -51,7 +51,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { FileInfo, StorageDriver } from '../../storage/driver.js';
 import { isNotFound } from '../../storage/errors.js';
 import { baseName, blobDataPath, blobDir, blobLeasePath, blobSweepingPath } from '../../storage/paths.js';
-import { deleteIfPresent, listIfPresent } from '../links.js';
+import { deleteIfPresent, ifPresent, listIfPresent } from '../links.js';
 
 /** A tombstone older than this is a collector that died mid-sweep; claimers stop waiting for it. */
 export const ABANDONED_MS = 60_000;
@@ -68,13 +68,8 @@ export interface BlobState {
 
 export type SweepOutcome = 'swept' | 'claimed' | 'gone' | 'late';
 
-async function statIfPresent(driver: StorageDriver, path: string): Promise<FileInfo | undefined> {
-  try {
-    return await driver.stat(path);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+function statIfPresent(driver: StorageDriver, path: string): Promise<FileInfo | undefined> {
+  return ifPresent(() => driver.stat(path));
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
