@@ -9,8 +9,9 @@
  *      SHA-256 state is also saved, so that the next chunk continues the hash wherever it arrives (another
  *      worker or replica) instead of the commit reading the whole upload again. A saved state must never
  *      vouch for bytes a crash lost. Where closed bytes read back as written until the host restarts (a
- *      local filesystem: `StorageDriver.unsyncedEpoch`), `data` is not synced per chunk (a sync cost about
- *      5 ms, a third of an 8 MiB chunk's time here): the state goes to `berthhashstates/sha256/<size>`
+ *      local filesystem: `StorageDriver.unsyncedEpoch`), a chunk does not wait for `data` to be synced (a
+ *      sync cost about 5 ms, a third of an 8 MiB chunk's time here; the writer's close starts it in the
+ *      background): the state goes to `berthhashstates/sha256/<size>`
  *      stamped with the boot, and is trusted only within that boot. Elsewhere (S3) `data` is committed and
  *      the state saved to `hashstates/sha256/<size>`, Distribution's layout and format, as Distribution
  *      saves its own (which Berth reads when it continues an upload Distribution started).
