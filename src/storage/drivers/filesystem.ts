@@ -62,8 +62,8 @@ const PROCESS_TAG = randomBytes(6).toString('hex');
 let temporaryCount = 0;
 const temporaryTag = () => `${PROCESS_TAG}${(temporaryCount++).toString(36)}`;
 /**
- * Linux's id of the current boot. A process of another host sharing the root (over NFS) has another, so it
- * never trusts what this host has not synced.
+ * Linux's id of the current boot: the `unsyncedEpoch` of a root on a local filesystem. A network or FUSE
+ * filesystem gets none, since its server or daemon may lose unsynced bytes while this host runs on.
  */
 const BOOT_ID = readBootId();
 
@@ -89,7 +89,7 @@ export interface FilesystemDriverOptions {
 
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
-  readonly unsyncedEpoch = BOOT_ID;
+  readonly unsyncedEpoch: string | undefined;
   readonly #root: string;
   readonly #calls: MetadataCalls;
   /** Whether uploads may be written with O_DIRECT here: until the filesystem first refuses it. */
@@ -102,7 +102,9 @@ export class FilesystemDriver implements StorageDriver {
 
   constructor(options: FilesystemDriverOptions) {
     this.#root = resolve(options.rootDirectory);
-    this.#calls = metadataCalls(options.inlineMetadata ?? isOnLocalFilesystem(this.#root));
+    const local = isOnLocalFilesystem(this.#root);
+    this.#calls = metadataCalls(options.inlineMetadata ?? local);
+    this.unsyncedEpoch = local ? BOOT_ID : undefined;
     this.#direct = { usable: directWritesAvailable && (options.directWrites ?? true) };
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +30,15 @@ describe('isOnLocalFilesystem', () => {
     assert.equal(isOnLocalFilesystem(tmpdir()), true);
     assert.equal(isOnLocalFilesystem(join(tmpdir(), 'not', 'there', 'yet')), true);
     assert.equal(isOnLocalFilesystem('/proc/self'), false);
+  });
+});
+
+describe('FilesystemDriver unsyncedEpoch', () => {
+  it("is the host's boot id on a local filesystem, and absent elsewhere (another filesystem may lose unsynced bytes)", () => {
+    const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    assert.equal(new FilesystemDriver({ rootDirectory: join(tmpdir(), 'not-created') }).unsyncedEpoch, bootId);
+    assert.equal(withChecks(new FilesystemDriver({ rootDirectory: join(tmpdir(), 'not-created') })).unsyncedEpoch, bootId);
+    assert.equal(new FilesystemDriver({ rootDirectory: '/proc/self' }).unsyncedEpoch, undefined);
   });
 });
 
