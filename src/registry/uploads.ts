@@ -11,10 +11,10 @@
  *      vouch for bytes a crash lost. Where closed bytes read back as written until the host restarts (a
  *      local filesystem: `StorageDriver.unsyncedEpoch`), a chunk does not wait for `data` to be synced (a
  *      sync cost about 5 ms, a third of an 8 MiB chunk's time here; the writer's close starts it in the
- *      background): the state goes to `berthhashstates/sha256/<size>`
- *      stamped with the boot, and is trusted only within that boot. Elsewhere (S3) `data` is committed and
- *      the state saved to `hashstates/sha256/<size>`, Distribution's layout and format, as Distribution
- *      saves its own (which Berth reads when it continues an upload Distribution started).
+ *      background): the state goes to `berthhashstates/sha256/<size>` stamped with the boot, and is trusted
+ *      only within that boot. Elsewhere (S3, network filesystems) `data` is committed first and the state
+ *      saved to `hashstates/sha256/<size>`, Distribution's layout and format. Distribution saves its own
+ *      there without syncing; Berth trusts them when it continues an upload Distribution started.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
  *      (`gc/lease.ts`), and the repository's `_layers` link is written as soon as the claim is made; unless

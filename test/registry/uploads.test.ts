@@ -124,7 +124,7 @@ describe('upload sessions', () => {
     assert.equal((await resumed.commit(digest)).digest, digest);
   });
 
-  it("a commit trusts Distribution's saved state (hashstates/), which vouches only for synced bytes", async () => {
+  it("a commit trusts a state in Distribution's hashstates/ (Distribution's own, or Berth's on S3)", async () => {
     const resumed = await uploadWithForgedState('team/distribution', 'genuine bytes', (forged) => ({
       path: 'hashstates/sha256/13',
       bytes: forged,
