@@ -8,14 +8,14 @@
  * Writers fsync on commit; whole batches of an upload bypass the page cache (`direct-io.ts`). A directory's
  * own name is durable once its parent is synced. When a durable write creates directories (`mkdir -p`), the
  * syncs of their parents start at once, and the write waits for them together with the sync of its own
- * directory, after the rename: one round instead of one per level before the write. Nothing is acknowledged before all of them complete, and a crash before then leaves at
- * worst a directory without the file (or with its temporary sibling), which nothing reads. Directories made
- * by writes that are not durable (leases, upload bookkeeping, a tag's history) are remembered instead, and
- * synced by the first durable write beneath them (a blob's data in the directory its lease made, a tag's
- * `current` beside its history); every durable write also waits for the syncs of its ancestors still under
- * way, also those a concurrent write started. (Between processes sharing the root, a durable write may meet
- * a directory another process created and has not synced yet.) Directories emptied
- * by `delete` or `move` stay behind, as with Distribution.
+ * directory, after the rename: one round instead of one per level before the write. Nothing is acknowledged
+ * before all of them complete, and a crash before then leaves at worst a directory without the file (or with
+ * its temporary sibling), which nothing reads. Directories made by writes that are not durable (leases, upload
+ * bookkeeping, a tag's history) are remembered instead, and synced by the first durable write beneath them (a
+ * blob's data in the directory its lease made, a tag's `current` beside its history); every durable write also
+ * waits for the syncs of its ancestors still under way, also those a concurrent write started. (Between
+ * processes sharing the root, a durable write may meet a directory another process created and has not synced
+ * yet.) Directories emptied by `delete` or `move` stay behind, as with Distribution.
  *
  * Metadata calls (open, stat, rename, mkdir, unlink) and small reads and writes are made inline on a local
  * filesystem and through the thread pool on a network one (`fs-calls.ts`); fsyncs and bulk I/O always go
