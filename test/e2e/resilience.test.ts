@@ -1,6 +1,7 @@
 /**
- * Berth-only promises of the core: a chunked upload survives a restart, and a blob of any size passes through
- * with flat memory. Both run the real server process on a real filesystem root.
+ * Berth-only promises of the core: a chunked upload survives a restart, bytes a failing disk lost are never
+ * committed, and a blob of any size passes through with flat memory. All run the real server process on a
+ * real filesystem root.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -8,6 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { failingFdatasync } from '../helpers/faults.js';
 import { startRegistry } from '../helpers/registry-process.js';
 import { putBlobStream, startUpload } from '../helpers/registry-api.js';
 import { pseudoRandomBytes } from '../helpers/tar.js';
@@ -76,6 +78,61 @@ describe('resilience of berth', { skip: !runs && 'E2E_SERVERS does not include b
       await second?.stop();
       if (!second) await first.stop();
       await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('a chunk whose background write-back fails is dropped, so the upload cannot commit bytes the disk lost', async () => {
+    // A PATCH answers 202 before its bytes reach the disk; the disk then fails their write-back.
+    const registry = await startRegistry({ kind: 'berth', env: failingFdatasync('/_uploads/') });
+    try {
+      const chunk = Buffer.alloc(64 * 1024, 'lost on the way to the disk|');
+      const upload = pathOf(await startUpload(registry.url, 'faults/app'));
+      const patch = await fetch(registry.url + upload, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${chunk.length - 1}` },
+        body: chunk,
+      });
+      assert.equal(patch.status, 202);
+      const next = pathOf(patch.headers.get('location')!);
+
+      let range = patch.headers.get('range');
+      for (const deadline = Date.now() + 5000; range === `0-${chunk.length - 1}` && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        range = (await fetch(registry.url + next)).headers.get('range');
+      }
+      assert.notEqual(range, `0-${chunk.length - 1}`, 'the upload still claims the chunk whose write-back failed');
+
+      // The client learns at its next step: the following chunk does not fit, and the commit does not match.
+      const following = await fetch(registry.url + next, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/octet-stream', 'content-range': `${chunk.length}-${2 * chunk.length - 1}` },
+        body: chunk,
+      });
+      assert.equal(following.status, 416);
+      const digest = `sha256:${createHash('sha256').update(chunk).digest('hex')}`;
+      const commit = await fetch(`${registry.url}${next}${next.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT' });
+      assert.equal(commit.status, 400);
+      assert.equal(((await commit.json()) as { errors: { code: string }[] }).errors[0]!.code, 'DIGEST_INVALID');
+      assert.equal((await fetch(`${registry.url}/v2/faults/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  test('a push whose write-back fails while it streams gets an error, and no blob appears', async () => {
+    // Large enough for write-back to start before the body ends (and to take the direct path for bodies).
+    const size = 24 * 1024 * 1024;
+    const registry = await startRegistry({ kind: 'berth', env: failingFdatasync('/_uploads/') });
+    try {
+      const hash = createHash('sha256');
+      for await (const chunk of pseudoRandomBytes('write-back fails', size)) hash.update(chunk);
+      const digest = `sha256:${hash.digest('hex')}`;
+      const status = await putBlobStream(await startUpload(registry.url, 'faults/app'), registry.url, digest, size, pseudoRandomBytes('write-back fails', size));
+      assert.equal(status, 500);
+      assert.equal((await fetch(`${registry.url}/v2/faults/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+      assert.match(registry.logs(), /EIO/);
+    } finally {
+      await registry.stop();
     }
   });
 

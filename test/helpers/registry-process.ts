@@ -24,6 +24,8 @@ export interface StartOptions {
   /** Replaces the generated `storage` section (filesystem in a temp dir), e.g. with an `s3` one. */
   storage?: Record<string, unknown>;
   readyTimeoutMs?: number;
+  /** Added to the server's environment (e.g. a fault-injection shim, see faults.ts). */
+  env?: Record<string, string>;
 }
 
 export interface RunningRegistry {
@@ -134,7 +136,7 @@ export async function startRegistry(options: StartOptions): Promise<RunningRegis
   await writeFile(configPath, stringify(config));
 
   const [file, args] = command(options.kind, configPath);
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   live.add(child);
   let output = '';
   const capture = (chunk: Buffer) => {
