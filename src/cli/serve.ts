@@ -96,7 +96,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const debug = config.http.debug;
   // Optional parts load their modules (prom-client, ioredis, the proxy's HTTP client) only when configured.
   const metrics = debug.addr !== undefined && debug.prometheus.enabled ? new (await import('../metrics/index.js')).Metrics() : undefined;
-  const driver = await createStorageDriver(config, { metrics, processes: options.processes });
+  const driver = await createStorageDriver(config, { metrics, processes: options.processes, logger });
   await checkStorage(driver);
   const health = createHealthChecks(config, driver, metrics);
   const listen = parseListenAddress(config.http.addr, config.http.net);

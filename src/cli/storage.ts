@@ -19,18 +19,24 @@ export interface StorageOptions {
   metrics?: Metrics;
   /** How many processes of one server open this storage: they split the content cache's budget. */
   processes?: number;
+  /** Where the driver reports what no request hears of (a failed background write-back). */
+  logger?: Logger;
 }
 
 export async function createStorageDriver(config: BerthConfig, options: StorageOptions = {}): Promise<StorageDriver> {
-  const { metrics, processes = 1 } = options;
-  return withContentCache(withChecks(await createBackend(config), { metrics }), { metrics, maxBytes: Math.floor(CONTENT_CACHE_BYTES / processes) });
+  const { metrics, processes = 1, logger } = options;
+  return withContentCache(withChecks(await createBackend(config, logger), { metrics }), { metrics, maxBytes: Math.floor(CONTENT_CACHE_BYTES / processes) });
 }
 
-async function createBackend(config: BerthConfig): Promise<StorageDriver> {
+async function createBackend(config: BerthConfig, logger: Logger | undefined): Promise<StorageDriver> {
   const name = storageDriverName(config.storage);
   switch (name) {
     case 'filesystem':
-      return new FilesystemDriver({ rootDirectory: resolve(config.storage.filesystem!.rootdirectory) });
+      return new FilesystemDriver({
+        rootDirectory: resolve(config.storage.filesystem!.rootdirectory),
+        onDroppedFile: (file, err) =>
+          logger?.error({ err, file }, 'the disk failed to write back an upload chunk already acknowledged; its data was removed, so the upload fails at its next step'),
+      });
     case 'inmemory':
       return new InMemoryDriver();
     case 's3': {

@@ -85,6 +85,19 @@ export interface FilesystemDriverOptions {
   inlineMetadata?: boolean;
   /** Write whole batches of uploads with O_DIRECT (see direct-io.ts). Default: when the addon loaded. */
   directWrites?: boolean;
+  /**
+   * Told when a closed writer's background write-back failed and its file was removed (see
+   * FilesystemWriter.close): nobody else hears of it, and it is how a failing disk first shows.
+   */
+  onDroppedFile?: (file: string, error: unknown) => void;
+}
+
+/** What every writer of one driver shares. */
+interface WriterContext {
+  calls: MetadataCalls;
+  /** Whether uploads may be written with O_DIRECT here: until the filesystem first refuses it. */
+  direct: { usable: boolean };
+  onDroppedFile: (file: string, error: unknown) => void;
 }
 
 export class FilesystemDriver implements StorageDriver {
@@ -92,8 +105,7 @@ export class FilesystemDriver implements StorageDriver {
   readonly unsyncedEpoch: string | undefined;
   readonly #root: string;
   readonly #calls: MetadataCalls;
-  /** Whether uploads may be written with O_DIRECT here: until the filesystem first refuses it. */
-  readonly #direct: { usable: boolean };
+  readonly #writers: WriterContext;
   /**
    * Directories this driver created whose parent may not be synced yet: to that sync while under way, or to
    * undefined until a durable write beneath starts it.
@@ -105,7 +117,11 @@ export class FilesystemDriver implements StorageDriver {
     const local = isOnLocalFilesystem(this.#root);
     this.#calls = metadataCalls(options.inlineMetadata ?? local);
     this.unsyncedEpoch = local ? BOOT_ID : undefined;
-    this.#direct = { usable: directWritesAvailable && (options.directWrites ?? true) };
+    this.#writers = {
+      calls: this.#calls,
+      direct: { usable: directWritesAvailable && (options.directWrites ?? true) },
+      onDroppedFile: options.onDroppedFile ?? (() => {}),
+    };
   }
 
   async getContent(path: string): Promise<Buffer> {
@@ -224,7 +240,7 @@ export class FilesystemDriver implements StorageDriver {
     const fd = await this.#inDirectory(dirname(file), false, () => this.#calls.open(file, options.append ? 'a' : 'w', FILE_MODE));
     try {
       const size = options.append ? (await this.#calls.fstat(fd)).size : 0;
-      return new FilesystemWriter(fd, this.#calls, file, size, this.#direct);
+      return new FilesystemWriter(fd, this.#writers, file, size);
     } catch (err) {
       await this.#calls.close(fd);
       throw err;
@@ -396,6 +412,7 @@ class FilesystemWriter implements FileWriter {
   readonly #file: string;
   readonly #state = new WriterState();
   readonly #direct: { usable: boolean };
+  readonly #onDroppedFile: (file: string, error: unknown) => void;
   /** The file opened again for direct writes of whole batches (undefined: not yet tried; null: not usable). */
   #directFd: number | null | undefined;
   #size: number;
@@ -404,12 +421,13 @@ class FilesystemWriter implements FileWriter {
   /** A write-back of what is already written, started while more arrives; see `#writeBackAhead`. */
   #writeBack: Promise<void> | undefined;
 
-  constructor(fd: number, calls: MetadataCalls, file: string, size: number, direct: { usable: boolean }) {
+  constructor(fd: number, context: WriterContext, file: string, size: number) {
     this.#fd = fd;
-    this.#calls = calls;
+    this.#calls = context.calls;
+    this.#direct = context.direct;
+    this.#onDroppedFile = context.onDroppedFile;
     this.#file = file;
     this.#size = size;
-    this.#direct = direct;
   }
 
   get size(): number {
@@ -585,7 +603,13 @@ class FilesystemWriter implements FileWriter {
     const writeBack = this.#writeBack;
     if (writeBack === undefined) return this.#closeDescriptors();
     writeBack
-      .catch(() => fsp.rm(this.#file, { force: true }))
+      .catch(async (err: unknown) => {
+        try {
+          await fsp.rm(this.#file, { force: true });
+        } finally {
+          this.#onDroppedFile(this.#file, err);
+        }
+      })
       .finally(() => this.#closeDescriptors())
       .catch(() => undefined);
   }
