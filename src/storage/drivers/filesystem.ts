@@ -590,9 +590,9 @@ class FilesystemWriter implements FileWriter {
    * Releases the writer at once. What it wrote and has not synced starts its write-back now, in the
    * background, and the descriptors close when that ends: an upload chunk's close does not wait for the disk,
    * and the commit chunks later has little left to sync (a chunked 256 MiB push waited 141 ms for its final
-   * sync when no chunk synced). Nobody hears of a failure of that write-back, and a later sync may not report
-   * it again (the kernel reports a write-back error once), so the file is then removed: an upload fails at
-   * its next chunk or commit instead of committing bytes the disk lost.
+   * sync when no chunk synced). No request hears of a failure of that write-back, and a later sync may not
+   * report it again (the kernel reports a write-back error once), so the file is then removed and the driver's
+   * `onDroppedFile` told: an upload fails at its next chunk or commit instead of committing bytes the disk lost.
    */
   async close(): Promise<void> {
     this.#state.finish();
