@@ -123,7 +123,7 @@ describe('resilience of berth', { skip: !runs && 'E2E_SERVERS does not include b
 
   test('a push whose write-back fails while it streams gets an error, and no blob appears', async () => {
     // Large enough for write-back to start before the body ends (and to take the direct path for bodies).
-    const size = 24 * 1024 * 1024;
+    const size = 96 * 1024 * 1024;
     const registry = await startRegistry({ kind: 'berth', env: failingFdatasync('/_uploads/') });
     try {
       const hash = createHash('sha256');
