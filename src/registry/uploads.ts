@@ -11,8 +11,9 @@
  *      vouch for bytes a crash lost. Where closed bytes read back as written until the host restarts (a
  *      local filesystem: `StorageDriver.unsyncedEpoch`), a chunk does not wait for `data` to be synced (a
  *      sync cost about 5 ms, a third of an 8 MiB chunk's time here; the writer's close starts it in the
- *      background): the state goes to `berthhashstates/sha256/<size>` stamped with the boot, and is trusted
- *      only within that boot. Elsewhere (S3, network filesystems) `data` is committed first and the state
+ *      background): the state goes to `berthhashstate.sha256` stamped with the boot, and is trusted only
+ *      within that boot. That one file is rewritten in place by every chunk (it says how many bytes it
+ *      covers): a new file per chunk cost an inode made and later freed each time. Elsewhere (S3, network filesystems) `data` is committed first and the state
  *      saved to `hashstates/sha256/<size>`, Distribution's layout and format. Distribution saves its own
  *      there without syncing; Berth trusts them when it continues an upload Distribution started.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
@@ -149,7 +150,7 @@ class StoredUploadSession implements UploadSession {
       if (epoch !== undefined) {
         await writer.close();
         const stamped = Buffer.concat([saved, Buffer.from(epoch)]);
-        await driver.putContent(uploadEpochHashStatePath(name, this.id, 'sha256', writer.size), stamped, { durable: false });
+        await driver.putContent(uploadEpochHashStatePath(name, this.id, 'sha256'), stamped, { durable: false, inPlace: true });
       } else {
         await writer.commit();
         await driver.putContent(uploadHashStatePath(name, this.id, 'sha256', writer.size), saved, { durable: false });
@@ -253,9 +254,12 @@ class StoredUploadSession implements UploadSession {
     const { driver, name } = this.ctx;
     const epoch = driver.unsyncedEpoch;
     if (epoch !== undefined) {
-      const stamped = await ifPresent(() => driver.getContent(uploadEpochHashStatePath(name, this.id, 'sha256', size)));
+      const stamped = await ifPresent(() => driver.getContent(uploadEpochHashStatePath(name, this.id, 'sha256')));
       const stateBytes = (stamped?.length ?? 0) - Buffer.byteLength(epoch);
       // From another boot, it may describe bytes that the restart lost: the commit re-reads `data` instead.
+      // One of fewer bytes than `size` (left by an earlier chunk when a later one failed) is refused by
+      // `restore`. One read half rewritten (only chunks of one upload sent at once can meet that) at worst
+      // fails the commit's digest check.
       if (stamped !== undefined && stateBytes > 0 && stamped.subarray(stateBytes).toString() === epoch) {
         return Digester.restore(stamped.subarray(0, stateBytes), size);
       }

@@ -50,9 +50,10 @@ export interface PutOptions {
    */
   publishAfter?: Promise<unknown>;
   /**
-   * With `durable: false`: the file may be rewritten in place, so a reader may briefly see it empty or half
-   * written. For bookkeeping whose readers take any content they did not expect as "changed" (a blob's lease).
-   * Drivers whose writes are atomic anyway ignore it.
+   * With `durable: false`: the file may be rewritten in place, so a reader may briefly see it empty, half
+   * written, or as a mix of the old and the new content. For bookkeeping whose readers take any content they
+   * did not expect as "changed" (a blob's lease) or check it (an upload's hash state). Drivers whose writes
+   * are atomic anyway ignore it.
    */
   inPlace?: boolean;
 }

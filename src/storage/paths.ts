@@ -15,7 +15,7 @@
  *       _uploads/<id>/data                                 bytes received so far
  *       _uploads/<id>/startedat                            RFC 3339 start time (upload purging reads it)
  *       _uploads/<id>/hashstates/<alg>/<offset>            running hash over the first <offset> bytes
- *       _uploads/<id>/berthhashstates/<alg>/<offset>       Berth only: the same, valid until the host restarts
+ *       _uploads/<id>/berthhashstate.<alg>                 Berth only: the latest such state, valid until the host restarts
  *
  * A link file holds the digest it names, with no newline. Distribution ignores `_manifests/referrers`: its
  * catalog walk skips `_`-prefixed directories below a repository and its manifest and tag walks read only
@@ -126,11 +126,13 @@ export function uploadHashStatePath(name: string, id: string, algorithm: string,
 }
 
 /**
- * The same state, followed by the host's boot id (`StorageDriver.unsyncedEpoch`): it describes bytes not yet
- * synced, so it holds only until the host restarts. Berth's own: Distribution reads only `hashstates`.
+ * The latest state of an upload's running hash (which says how many bytes it covers), followed by the host's
+ * boot id (`StorageDriver.unsyncedEpoch`): it describes bytes not yet synced, so it holds only until the host
+ * restarts. One file per upload, rewritten in place by every chunk. Berth's own: Distribution reads only
+ * `hashstates`.
  */
-export function uploadEpochHashStatePath(name: string, id: string, algorithm: string, offset: number): string {
-  return `${uploadDir(name, id)}/berthhashstates/${algorithm}/${offset}`;
+export function uploadEpochHashStatePath(name: string, id: string, algorithm: string): string {
+  return `${uploadDir(name, id)}/berthhashstate.${algorithm}`;
 }
 
 /** The last component of a path. */

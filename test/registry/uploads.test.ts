@@ -81,16 +81,35 @@ describe('upload sessions', () => {
   it('saves the hash state after each append, stamped with the boot, so that another process continues the hash', async () => {
     const session = await t.registry.repository('team/handover').blobs.create();
     await session.append(chunks('first part; '));
-    const stateDir = join(t.root, 'docker/registry/v2/repositories/team/handover/_uploads', session.id, 'berthhashstates/sha256');
-    assert.deepEqual(await readdir(stateDir), ['12']);
-    assert.ok((await readFile(join(stateDir, '12'))).toString('latin1').endsWith(BOOT_ID));
+    const uploadDir = join(t.root, 'docker/registry/v2/repositories/team/handover/_uploads', session.id);
+    const statePath = join(uploadDir, 'berthhashstate.sha256');
+    const firstState = await readFile(statePath);
+    assert.ok(firstState.toString('latin1').endsWith(BOOT_ID));
+    const { ino } = await stat(statePath);
 
     // Another worker or replica: its own registry, nothing in memory.
     const other = await t.reopen().repository('team/handover').blobs.resume(session.id);
     await other.append(chunks('second part'), { start: 12, end: 22 });
-    assert.deepEqual((await readdir(stateDir)).sort(), ['12', '23']);
+    // The same file, rewritten in place, now over all 23 bytes.
+    assert.deepEqual((await readdir(uploadDir)).sort(), ['berthhashstate.sha256', 'data', 'startedat']);
+    assert.equal((await stat(statePath)).ino, ino);
+    const secondState = await readFile(statePath);
+    assert.equal(secondState.length, firstState.length);
+    assert.notDeepEqual(secondState, firstState);
     const digest = digestOf(Buffer.from('first part; second part'));
     assert.equal((await (await t.reopen().repository('team/handover').blobs.resume(session.id)).commit(digest)).digest, digest);
+  });
+
+  it('a saved state over fewer bytes than the upload holds is ignored: the commit hashes the stored bytes', async () => {
+    const session = await t.registry.repository('team/stale').blobs.create();
+    await session.append(chunks('first part; '));
+    const statePath = join(t.root, 'docker/registry/v2/repositories/team/stale/_uploads', session.id, 'berthhashstate.sha256');
+    const firstState = await readFile(statePath);
+    await session.append(chunks('second part'), { start: 12, end: 22 });
+    // As if the second chunk's bytes had landed but its state had not.
+    await writeFile(statePath, firstState);
+    const digest = digestOf(Buffer.from('first part; second part'));
+    assert.equal((await (await t.reopen().repository('team/stale').blobs.resume(session.id)).commit(digest)).digest, digest);
   });
 
   /** An upload of `content` whose saved state is replaced by one of other bytes, as `stamp` says. */
@@ -101,7 +120,7 @@ describe('upload sessions', () => {
     const other = new Digester();
     other.update(Buffer.from('x'.repeat(content.length)));
     const { path, bytes } = stamp(other.save()!);
-    await rm(join(uploadDir, 'berthhashstates'), { recursive: true });
+    await rm(join(uploadDir, 'berthhashstate.sha256'));
     await mkdir(dirname(join(uploadDir, path)), { recursive: true });
     await writeFile(join(uploadDir, path), bytes);
     return t.reopen().repository(repository).blobs.resume(session.id);
@@ -109,7 +128,7 @@ describe('upload sessions', () => {
 
   it('a commit trusts a state saved in this boot over the stored bytes: one of other content fails the digest check', async () => {
     const resumed = await uploadWithForgedState('team/trusted', 'genuine bytes', (forged) => ({
-      path: 'berthhashstates/sha256/13',
+      path: 'berthhashstate.sha256',
       bytes: Buffer.concat([forged, Buffer.from(BOOT_ID)]),
     }));
     await assert.rejects(resumed.commit(digestOf(Buffer.from('genuine bytes'))), DigestInvalidError);
@@ -117,7 +136,7 @@ describe('upload sessions', () => {
 
   it('a state saved before the host restarted is ignored: the commit hashes the stored bytes', async () => {
     const resumed = await uploadWithForgedState('team/rebooted', 'genuine bytes', (forged) => ({
-      path: 'berthhashstates/sha256/13',
+      path: 'berthhashstate.sha256',
       bytes: Buffer.concat([forged, Buffer.from(randomUUID())]),
     }));
     const digest = digestOf(Buffer.from('genuine bytes'));

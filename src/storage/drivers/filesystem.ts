@@ -44,6 +44,8 @@ import { walkFallback } from './walk.js';
 import { WriterState } from './writer-state.js';
 
 const FILE_MODE = 0o644;
+/** Rewrites in place (PutOptions.inPlace): from the start, without truncating first. */
+const IN_PLACE_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT;
 const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Direct writes of one upload under way at once (see FilesystemWriter.append). */
 const MAX_DIRECT_WRITES = 3;
@@ -148,10 +150,14 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.#file(path);
     const directory = dirname(target);
     if (options.inPlace && !durable && options.publishAfter === undefined) {
-      // No temporary file and no rename: one inode fewer made and freed on every rewrite.
-      const fd = await this.#inDirectory(directory, false, () => this.#calls.open(target, 'w', FILE_MODE));
+      // No temporary file and no rename: one inode fewer made and freed on every rewrite. Nor O_TRUNC: ext4
+      // takes a file truncated to nothing and written again for an application replacing it, and starts
+      // writing it to the disk at close (auto_da_alloc), a disk write per rewrite of what is bookkeeping.
+      const fd = await this.#inDirectory(directory, false, () => this.#calls.open(target, IN_PLACE_FLAGS, FILE_MODE));
       try {
-        return await this.#writeAll(fd, content);
+        await this.#writeAll(fd, content);
+        if ((await this.#calls.fstat(fd)).size > content.byteLength) await ftruncateInPool(fd, content.byteLength);
+        return;
       } finally {
         await this.#calls.close(fd);
       }
