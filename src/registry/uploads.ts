@@ -13,8 +13,9 @@
  *      sync cost about 5 ms, a third of an 8 MiB chunk's time here; the writer's close starts it in the
  *      background): the state goes to `berthhashstate.sha256` stamped with the boot, and is trusted only
  *      within that boot. That one file is rewritten in place by every chunk (it says how many bytes it
- *      covers): a new file per chunk cost an inode made and later freed each time. Elsewhere (S3, network filesystems) `data` is committed first and the state
- *      saved to `hashstates/sha256/<size>`, Distribution's layout and format. Distribution saves its own
+ *      covers): a new file per chunk cost an inode made and later freed each time. Elsewhere (S3, network
+ *      filesystems) `data` is committed first and the state saved to `hashstates/sha256/<size>`,
+ *      Distribution's layout and format. Distribution saves its own
  *      there without syncing; Berth trusts them when it continues an upload Distribution started.
  *   3. commit: the digest of `data` is checked against the one the client names (re-reading `data` when no
  *      running hash covers it, e.g. after a restart). `data` is synced while the blob is claimed
