@@ -1,9 +1,8 @@
 /**
  * The `berth` command line. Each subcommand parses its arguments, loads the config and hands over. Modules are
- * imported by the subcommand that needs them: each process of a server holds only what it runs (a cluster
- * primary no HTTP stack, a worker no config parser, and no process keeps the parser once the config is loaded).
+ * imported by the subcommand that needs them: each process of a server holds only what it runs (a worker
+ * process no config parser, and no process keeps the parser once the config is loaded).
  */
-import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
@@ -27,10 +26,10 @@ program
   .description('serve the registry (config file, else $REGISTRY_CONFIGURATION_PATH, else :5000 with storage in ./data)')
   .argument('[config]', 'path to config.yml')
   .action(async (path?: string) => {
+    const { isWorkerProcess, servePrimary, serveWorker, workerCount } = await import('./workers.js');
     // A worker serves the configuration its primary loaded, not whatever the file says now.
-    if (cluster.isWorker) return (await import('./cluster.js')).serveWorker();
+    if (isWorkerProcess()) return serveWorker();
     const { config, warnings, source } = await load(path);
-    const { servePrimary, workerCount } = await import('./cluster.js');
     const workers = workerCount(config.http.workers);
     await (workers > 1 ? servePrimary(config, warnings, source, workers) : (await import('./serve.js')).serve(config, warnings, source));
   });

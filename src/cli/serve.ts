@@ -3,6 +3,7 @@
  * shut down gracefully: on SIGTERM/SIGINT stop accepting, let in-flight requests finish within
  * `http.draintimeout` (0 waits for them all), then exit.
  */
+import type { FastifyListenOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
 import { buildApp } from '../http/app.js';
@@ -42,6 +43,8 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
 
 export interface RunningServer {
   address: string;
+  /** The listening socket's handle, to hand to worker processes that serve on the same socket. */
+  listenHandle: object;
   /** The debug server's address, when `http.debug.addr` is set. */
   debugAddress?: string;
   close(): Promise<void>;
@@ -84,10 +87,12 @@ export function upstreamsOf(config: BerthConfig): UpstreamOptions[] {
 }
 
 export interface StartOptions {
-  /** Runs maintenance (upload purging, online GC) in this process; a cluster worker leaves it to the primary. */
+  /** Runs maintenance (upload purging, online GC) in this process; a worker process leaves it to the primary. */
   maintenance?: boolean;
-  /** How many processes serve this configuration (cluster workers). */
+  /** How many processes serve this configuration (worker mode). */
   processes?: number;
+  /** A listening socket's handle from the primary (worker mode): served instead of binding `http.addr`. */
+  listenHandle?: object;
 }
 
 export async function startServer(config: BerthConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -184,7 +189,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const forgetBlob =
     blobDescriptorCache && ((digest: Digest) => blobDescriptorCache.deleteBlob(digest).catch(onCacheError));
   const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger, forgetBlob) : async () => {};
-  const address = await app.listen(listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port });
+  const address = await app.listen(listenOptions(listen, options.listenHandle));
   accepting = true;
   logger.info(
     {
@@ -199,6 +204,7 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   );
   return {
     address,
+    listenHandle: (app.server as unknown as { _handle: object })._handle,
     debugAddress,
     async close() {
       accepting = false;
@@ -212,6 +218,16 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
       redis?.disconnect();
     },
   };
+}
+
+/**
+ * Fastify's listen options: bind `http.addr`, or serve a socket the primary already bound. For the latter the
+ * host only keeps Fastify from resolving `localhost` and binding each of its addresses itself.
+ */
+function listenOptions(listen: ListenAddress, handle: object | undefined): FastifyListenOptions {
+  if (handle === undefined) return listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port };
+  // Node's listen() takes `handle`; Fastify passes its options through without declaring it.
+  return { handle, ...(listen.path !== undefined ? { path: listen.path } : { host: '0.0.0.0' }) } as unknown as FastifyListenOptions;
 }
 
 /** `storage.cache.blobdescriptor` (or its old name `layerinfo`): none, this process's memory, or Redis. */
@@ -251,27 +267,28 @@ export async function serve(config: BerthConfig, warnings: string[], source: str
 
 /**
  * On SIGTERM/SIGINT: stop accepting, let in-flight requests finish within `drainMs` (0 waits for them all),
- * then exit 0.
+ * then exit 0. Answers the same shutdown, to start it for another reason with another exit code.
  */
-export function drainOnSignals(logger: Logger, drainMs: number, close: () => Promise<void>): void {
+export function drainOnSignals(logger: Logger, drainMs: number, close: () => Promise<void>): (reason: string, code?: number) => void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const stop = async (reason: string, code = 0) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    logger.info({ reason }, 'shutting down: draining in-flight requests');
     const deadline =
       drainMs > 0
         ? setTimeout(() => {
             logger.warn({ drainMs }, 'drain timeout reached; exiting with requests in flight');
-            process.exit(0);
+            process.exit(code);
           }, drainMs)
         : undefined;
     await close();
     if (deadline) clearTimeout(deadline);
-    logger.info('stopped');
+    logger.info({ code }, 'stopped');
     logger.flush();
-    process.exit(0);
+    process.exit(code);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  return (reason, code) => void stop(reason, code);
 }

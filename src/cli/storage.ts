@@ -1,7 +1,6 @@
 /**
- * The storage a configuration names, and the upload purging that runs on it. Shared by the single-process
- * server, the cluster primary (which serves nothing) and `berth garbage-collect`, so it loads no HTTP stack;
- * the S3 SDK is loaded only when `storage.s3` is configured.
+ * The storage a configuration names, and the upload purging that runs on it. Shared by the server and
+ * `berth garbage-collect`, so it loads no HTTP stack; the S3 SDK is loaded only when `storage.s3` is configured.
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';

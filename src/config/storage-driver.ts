@@ -1,6 +1,6 @@
 /**
  * Which storage driver a loaded configuration selects. Apart from the schema so that the processes serving
- * an already-parsed configuration (cluster workers) need not load zod.
+ * an already-parsed configuration (worker processes) need not load zod.
  */
 import type { StorageConfig } from './schema.js';
 
