@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,21 +39,32 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, logPath: string): Promise<void> {
+/** Until `url` answers and, if given, the log has a line matching `ready` (the first answer may come early). */
+async function waitUntilServing(url: string, child: ChildProcess, logPath: string, ready?: RegExp): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`exited before serving; see ${logPath}`);
     try {
       await fetch(url, { signal: AbortSignal.timeout(1000) });
-      return;
+      if (ready === undefined || ready.test(await readFile(logPath, 'utf8'))) return;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // not answering yet
     }
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  throw new Error(`did not answer ${url} within 30 s; see ${logPath}`);
+  throw new Error(`did not ${ready ? `log ${ready} and ` : ''}answer ${url} within 30 s; see ${logPath}`);
 }
 
-async function launch(name: string, kind: ServerKind, dir: string, port: number, file: string, args: string[], probe: string): Promise<Server> {
+async function launch(
+  name: string,
+  kind: ServerKind,
+  dir: string,
+  port: number,
+  file: string,
+  args: string[],
+  probe: string,
+  ready?: RegExp,
+): Promise<Server> {
   const logPath = path.join(dir, 'server.log');
   const log = openSync(logPath, 'a');
   const child = spawn(file, args, { stdio: ['ignore', log, log], cwd: dir });
@@ -61,7 +72,7 @@ async function launch(name: string, kind: ServerKind, dir: string, port: number,
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntilServing(`${url}${probe}`, child, logPath);
+    await waitUntilServing(`${url}${probe}`, child, logPath, ready);
   } catch (error) {
     child.kill('SIGKILL');
     throw new Error(`${name}: ${(error as Error).message}`);
@@ -101,7 +112,9 @@ export async function startRegistry(parent: string, kind: 'berth' | 'distributio
   await writeFile(configPath, stringify(config));
   const [file, args] =
     kind === 'berth' ? [process.execPath, [BERTH_BIN, 'serve', configPath]] : [commandPath('docker-registry'), ['serve', configPath]];
-  return launch(name, kind, dir, port, file, args, '/v2/');
+  // With workers, the first process answers before the others listen; it logs when they all do.
+  const allListening = kind === 'berth' && workers > 1 ? new RegExp(`msg=listening worker=1 .*workers=${workers}`) : undefined;
+  return launch(name, kind, dir, port, file, args, '/v2/', allListening);
 }
 
 /** nginx with one worker per core serving `<dir>/www`, access log off: the ceiling for serving bytes. */
