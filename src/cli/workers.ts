@@ -5,10 +5,11 @@
  * - The first process binds `http.addr` and hands the socket's handle to each worker over the IPC channel;
  *   every process accepts connections from it, so an idle process takes the next connection and none spends
  *   CPU passing connections on (as the primary of Node's `cluster` module does, accepting every connection
- *   and sending it to a worker). Each serves requests exactly as a single `berth serve` would. They
- *   keep no state another process relies on: everything lives in storage, as with separate replicas (an upload
- *   may PATCH on one process and PUT on another; the in-memory running hash only serves when it covers
- *   exactly the bytes in storage).
+ *   and sending it to a worker). The kernel picks among the processes waiting, so a burst of connections may
+ *   land mostly on one. Each serves requests exactly as a single `berth serve` would. They keep no state
+ *   another process relies on: everything lives in storage, as with separate replicas (an upload may PATCH
+ *   on one process and PUT on another; the in-memory running hash only serves when it covers exactly the
+ *   bytes in storage).
  * - The first process also runs the singletons (upload purging, online GC) once, replaces a worker that dies,
  *   and on SIGTERM/SIGINT drains itself and tells every worker to drain (each honours
  *   `http.draintimeout`), then exits once they all have. Serving from it instead of keeping a primary that
