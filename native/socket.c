@@ -8,6 +8,11 @@
  *       reads exactly `length` bytes from the socket into buffer[offset...], or fewer if the peer ends the
  *       stream first (errno 0). JavaScript must leave those bytes of the buffer alone until the callback;
  *   cancel(id)   ends a transfer still running; its callback then gets ECANCELED.
+ *   bindShared(address, port, exclusive) -> fd
+ *       a TCP socket bound to an IPv4 or IPv6 address with SO_REUSEPORT, for Node to listen on: each process
+ *       of a server binds its own, and the kernel spreads new connections evenly over them. With `exclusive`
+ *       the address must be free first (a plain bind is tried and undone), so that a server never joins
+ *       sockets another one bound. Throws an Error with `errno` on failure.
  *
  * Why receive: a request body read by Node arrives as one new Buffer of at most 64 KiB per read, each a
  * fresh allocation that V8 counts as external memory; at hundreds of MiB/s that alone made V8 collect
@@ -34,13 +39,17 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /** Bytes one transfer may send before the others get a turn. */
@@ -354,6 +363,67 @@ static napi_value cancel(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* A socket of the address's family bound to it; with `reuse_port`, SO_REUSEPORT. -1 with errno on failure. */
+static int bound_socket(const char *address, uint32_t port, int reuse_port) {
+  struct sockaddr_storage storage;
+  memset(&storage, 0, sizeof storage);
+  socklen_t length;
+  struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
+  if (inet_pton(AF_INET, address, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    length = sizeof *v4;
+  } else if (inet_pton(AF_INET6, address, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    length = sizeof *v6;
+  } else {
+    errno = EINVAL;
+    return -1;
+  }
+  int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  int on = 1, off = 0;
+  /* As Node sets them on its own listening sockets: rebind over TIME_WAIT, and `::` takes IPv4 too. */
+  int ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+           (!reuse_port || setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0) &&
+           (storage.ss_family != AF_INET6 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) == 0) &&
+           bind(fd, (struct sockaddr *)&storage, length) == 0;
+  if (!ok) {
+    int error = errno;
+    close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
+static napi_value bind_shared(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char address[INET6_ADDRSTRLEN];
+  uint32_t port;
+  bool exclusive;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc < 3 || napi_get_value_string_utf8(env, argv[0], address, sizeof address, NULL) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &port) != napi_ok || port > 65535 ||
+      napi_get_value_bool(env, argv[2], &exclusive) != napi_ok) {
+    napi_throw_type_error(env, NULL, "bindShared(address, port, exclusive)");
+    return NULL;
+  }
+  if (exclusive) {
+    int probe = bound_socket(address, port, 0);
+    if (probe < 0) return throw_errno(env, "bind failed", errno);
+    close(probe);
+  }
+  int fd = bound_socket(address, port, 1);
+  if (fd < 0) return throw_errno(env, "bind failed", errno);
+  napi_value result;
+  napi_create_int32(env, fd, &result);
+  return result;
+}
+
 /* Stops the threads when the environment (the process, or a worker thread) shuts down. */
 static void cleanup(void *arg) {
   instance *in = arg;
@@ -400,8 +470,9 @@ static napi_value init(napi_env env, napi_value exports) {
     { "send", NULL, start_send, NULL, NULL, NULL, napi_default, NULL },
     { "receive", NULL, start_receive, NULL, NULL, NULL, napi_default, NULL },
     { "cancel", NULL, cancel, NULL, NULL, NULL, napi_default, NULL },
+    { "bindShared", NULL, bind_shared, NULL, NULL, NULL, napi_default, NULL },
   };
-  napi_define_properties(env, exports, 3, methods);
+  napi_define_properties(env, exports, 4, methods);
   return exports;
 }
 

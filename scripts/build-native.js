@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // The `install` script: builds the native addons (native/, binding.gyp: socket transfers for pulls and large
-// pushes, SHA-256 with a state that uploads save, page-aligned buffers for direct writes of uploads) with the
-// node-gyp that npm bundles, against the headers of the Node that runs it when they are installed beside it,
-// so no download is needed. A failed build never fails the installation: Berth then streams blobs and upload
-// bodies through Node, hashes uploads with Node's crypto (a chunked upload whose next chunk reaches another
-// process is then read again at its commit) and writes them through the page cache, as on other systems,
-// and this prints one line saying so (BERTH_NATIVE_VERBOSE=1 shows the compiler's output).
+// pushes and worker mode's SO_REUSEPORT sockets, SHA-256 with a state that uploads save, page-aligned buffers
+// for direct writes of uploads) with the node-gyp that npm bundles, against the headers of the Node that runs
+// it when they are installed beside it, so no download is needed. A failed build never fails the
+// installation: Berth then streams blobs and upload bodies through Node, hashes uploads with Node's crypto (a
+// chunked upload whose next chunk reaches another process is then read again at its commit), writes them
+// through the page cache and shares one listening socket between workers, as on other systems, and this
+// prints one line saying so (BERTH_NATIVE_VERBOSE=1 shows the compiler's output).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';

@@ -3,6 +3,7 @@
  * shut down gracefully: on SIGTERM/SIGINT stop accepting, let in-flight requests finish within
  * `http.draintimeout` (0 waits for them all), then exit.
  */
+import type { AddressInfo } from 'node:net';
 import type { FastifyListenOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { BerthConfig } from '../config/schema.js';
@@ -10,6 +11,7 @@ import { buildApp } from '../http/app.js';
 import type { buildDebugApp } from '../http/debug.js';
 import { directReceiveAvailable } from '../http/receive.js';
 import { sendfileAvailable } from '../http/sendfile.js';
+import { bindSharedPort, socketAddon } from '../http/socket-addon.js';
 import type { Digest } from '../oci/digest.js';
 import type { ProxyRegistry, UpstreamOptions } from '../proxy/registry.js';
 import { InMemoryBlobDescriptorCache } from '../registry/cache/memory.js';
@@ -43,8 +45,12 @@ export function parseListenAddress(addr: string, net: 'tcp' | 'unix'): ListenAdd
 
 export interface RunningServer {
   address: string;
+  /** The port bound (`http.addr`'s, or the one the system chose for port 0); undefined on a Unix socket. */
+  port?: number;
   /** The listening socket's handle, to hand to worker processes that serve on the same socket. */
   listenHandle: object;
+  /** Whether the listening socket was bound with SO_REUSEPORT, so that other processes can bind their own. */
+  reusePort: boolean;
   /** The debug server's address, when `http.debug.addr` is set. */
   debugAddress?: string;
   close(): Promise<void>;
@@ -91,8 +97,19 @@ export interface StartOptions {
   maintenance?: boolean;
   /** How many processes serve this configuration (worker mode). */
   processes?: number;
-  /** A listening socket's handle from the primary (worker mode): served instead of binding `http.addr`. */
-  listenHandle?: object;
+  /** Worker mode: how this process shares `http.addr` with the other processes (see `workers.ts`). */
+  share?: ShareListener;
+}
+
+/**
+ * SO_REUSEPORT: bind a socket of its own to the address (`first`: it must be free; `port`: the one the first
+ * process bound, for port 0), or serve the listening socket whose handle the first process passed on.
+ */
+export type ShareListener = { reusePort: { first: boolean; port?: number } } | { handle: object };
+
+/** Whether this process can bind `http.addr` with SO_REUSEPORT: a TCP address and the native addon. */
+export function canReusePort(listen: ListenAddress): boolean {
+  return listen.path === undefined && socketAddon !== undefined;
 }
 
 export async function startServer(config: BerthConfig, logger: Logger, options: StartOptions = {}): Promise<RunningServer> {
@@ -189,7 +206,12 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   const forgetBlob =
     blobDescriptorCache && ((digest: Digest) => blobDescriptorCache.deleteBlob(digest).catch(onCacheError));
   const stopCollecting = maintenance ? scheduleGarbageCollection(config, driver, logger, forgetBlob) : async () => {};
-  const address = await app.listen(listenOptions(listen, options.listenHandle));
+  // Node names a Unix socket's server by the path it listened on; one served by handle has none, and
+  // Fastify's start-up log line needs it.
+  if (options.share !== undefined && 'handle' in options.share && listen.path !== undefined) {
+    (app.server as unknown as { _pipeName: string })._pipeName = listen.path;
+  }
+  const address = await app.listen(await listenOptions(listen, options.share));
   accepting = true;
   logger.info(
     {
@@ -204,7 +226,9 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
   );
   return {
     address,
+    port: listen.path === undefined ? (app.server.address() as AddressInfo).port : undefined,
     listenHandle: (app.server as unknown as { _handle: object })._handle,
+    reusePort: options.share !== undefined && 'reusePort' in options.share,
     debugAddress,
     async close() {
       accepting = false;
@@ -221,13 +245,18 @@ export async function startServer(config: BerthConfig, logger: Logger, options: 
 }
 
 /**
- * Fastify's listen options: bind `http.addr`, or serve a socket the primary already bound. For the latter the
- * host only keeps Fastify from resolving `localhost` and binding each of its addresses itself.
+ * Fastify's listen options: bind `http.addr`, bind a socket with SO_REUSEPORT, or serve a socket the first
+ * process bound. For the last two the host only keeps Fastify from resolving `localhost` and binding each of
+ * its addresses itself.
  */
-function listenOptions(listen: ListenAddress, handle: object | undefined): FastifyListenOptions {
-  if (handle === undefined) return listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port };
-  // Node's listen() takes `handle`; Fastify passes its options through without declaring it.
-  return { handle, ...(listen.path !== undefined ? { path: listen.path } : { host: '0.0.0.0' }) } as unknown as FastifyListenOptions;
+async function listenOptions(listen: ListenAddress, share: ShareListener | undefined): Promise<FastifyListenOptions> {
+  if (share === undefined) return listen.path !== undefined ? { path: listen.path } : { host: listen.host, port: listen.port };
+  // Node's listen() takes `fd` and `handle`; Fastify passes its options through without declaring them.
+  if ('reusePort' in share) {
+    const fd = await bindSharedPort(listen.host!, share.reusePort.port ?? listen.port!, share.reusePort.first);
+    return { fd, host: '0.0.0.0' } as unknown as FastifyListenOptions;
+  }
+  return { handle: share.handle, ...(listen.path !== undefined ? { path: listen.path } : { host: '0.0.0.0' }) } as unknown as FastifyListenOptions;
 }
 
 /** `storage.cache.blobdescriptor` (or its old name `layerinfo`): none, this process's memory, or Redis. */

@@ -1,15 +1,17 @@
 /**
- * Worker mode (`http.workers` > 1): the process started serves, and forks N - 1 more that serve the same
- * listening socket.
+ * Worker mode (`http.workers` > 1): the process started serves, and forks N - 1 more that serve `http.addr`
+ * with it.
  *
- * - The first process binds `http.addr` and hands the socket's handle to each worker over the IPC channel;
- *   every process accepts connections from it, so an idle process takes the next connection and none spends
- *   CPU passing connections on (as the primary of Node's `cluster` module does, accepting every connection
- *   and sending it to a worker). The kernel picks among the processes waiting, so a burst of connections may
- *   land mostly on one. Each serves requests exactly as a single `berth serve` would. They keep no state
- *   another process relies on: everything lives in storage, as with separate replicas (an upload may PATCH
- *   on one process and PUT on another; the in-memory running hash only serves when it covers exactly the
- *   bytes in storage).
+ * - Each process binds its own socket to `http.addr` with SO_REUSEPORT (through the native addon), and the
+ *   kernel spreads new connections evenly over them by their addresses; no process spends CPU passing
+ *   connections on (as the primary of Node's `cluster` module does, accepting every connection and sending
+ *   it to a worker). The first binds only if the address is free, so a second server can never join it; its
+ *   workers bind the port it got. Without the addon, or on a Unix socket, the first process hands its
+ *   listening socket to each worker over the IPC channel instead and they all accept from it; the kernel
+ *   then gives a connection to whichever process waits first, and a burst of them may land mostly on one.
+ * - Each serves requests exactly as a single `berth serve` would. They keep no state another process relies
+ *   on: everything lives in storage, as with separate replicas (an upload may PATCH on one process and PUT
+ *   on another; the in-memory running hash only serves when it covers exactly the bytes in storage).
  * - The first process also runs the singletons (upload purging, online GC) once, replaces a worker that dies,
  *   and on SIGTERM/SIGINT drains itself and tells every worker to drain (each honours
  *   `http.draintimeout`), then exits once they all have. Serving from it instead of keeping a primary that
@@ -27,12 +29,16 @@ import os from 'node:os';
 import type { BerthConfig } from '../config/schema.js';
 import { storageDriverName } from '../config/storage-driver.js';
 import { createLogger } from './logging.js';
+import type { ShareListener } from './serve.js';
 
 const CONFIG_ENV = 'BERTH_WORKER_CONFIG';
 const ID_ENV = 'BERTH_WORKER_ID';
 
-/** Messages on a worker's IPC channel: it asks for the socket, is given it, and says when it serves. */
-type WorkerMessage = { berth: 'listen?' } | { berth: 'listen' } | { berth: 'listening' };
+/**
+ * Messages on a worker's IPC channel: it asks how to listen, is told the port to bind (or given the socket's
+ * handle along with the message), and says when it serves.
+ */
+type WorkerMessage = { berth: 'listen?' } | { berth: 'listen'; reusePort?: number } | { berth: 'listening' };
 
 /** `http.workers` as a process count: `auto` is one per core. */
 export function workerCount(setting: number | 'auto'): number {
@@ -67,8 +73,9 @@ export async function servePrimary(config: BerthConfig, warnings: string[], sour
   const logger = createLogger({ ...config.log, fields: { ...config.log.fields, worker: 1 } });
   for (const warning of warnings) logger.warn(warning);
   logger.info({ config: source, workers: count }, 'starting berth with workers');
-  const { drainOnSignals, startServer } = await import('./serve.js');
-  const server = await startServer(config, logger, { processes: count });
+  const { canReusePort, drainOnSignals, parseListenAddress, startServer } = await import('./serve.js');
+  const reusePort = canReusePort(parseListenAddress(config.http.addr, config.http.net));
+  const server = await startServer(config, logger, { processes: count, ...(reusePort && { share: { reusePort: { first: true } } }) });
 
   const env = { ...process.env, [CONFIG_ENV]: JSON.stringify(config) };
   const workers = new Set<ChildProcess>();
@@ -94,7 +101,10 @@ export async function servePrimary(config: BerthConfig, warnings: string[], sour
     const worker = fork(process.argv[1]!, process.argv.slice(2), { env: { ...env, [ID_ENV]: String(id) }, execArgv: process.execArgv });
     workers.add(worker);
     worker.on('message', (message: unknown) => {
-      if (isWorkerMessage(message, 'listen?')) worker.send({ berth: 'listen' } satisfies WorkerMessage, server.listenHandle as never);
+      if (isWorkerMessage(message, 'listen?')) {
+        if (server.reusePort) worker.send({ berth: 'listen', reusePort: server.port } satisfies WorkerMessage);
+        else worker.send({ berth: 'listen' } satisfies WorkerMessage, server.listenHandle as never);
+      }
       else if (isWorkerMessage(message, 'listening')) {
         listening.add(worker);
         if (listening.size === count - 1 && !announced) {
@@ -125,17 +135,20 @@ export async function serveWorker(): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as BerthConfig;
   const id = Number(process.env[ID_ENV]);
   const logger = createLogger({ ...config.log, fields: { ...config.log.fields, worker: id } });
-  const listenHandle = new Promise<object>((resolve) => {
+  const share = new Promise<ShareListener>((resolve) => {
     const onMessage = (message: unknown, handle: unknown) => {
-      if (!isWorkerMessage(message, 'listen') || typeof handle !== 'object' || handle === null) return;
+      if (!isWorkerMessage(message, 'listen')) return;
+      const { reusePort } = message as { reusePort?: number };
+      if (reusePort !== undefined) resolve({ reusePort: { first: false, port: reusePort } });
+      else if (typeof handle === 'object' && handle !== null) resolve({ handle });
+      else return;
       process.off('message', onMessage);
-      resolve(handle);
     };
     process.on('message', onMessage);
   });
   process.send!({ berth: 'listen?' } satisfies WorkerMessage);
   const { drainOnSignals, startServer } = await import('./serve.js');
-  const server = await startServer(config, logger, { maintenance: false, processes: workerCount(config.http.workers), listenHandle: await listenHandle });
+  const server = await startServer(config, logger, { maintenance: false, processes: workerCount(config.http.workers), share: await share });
   const stop = drainOnSignals(logger, config.http.draintimeout, () => server.close());
   // The first process is gone (killed, or crashed): a worker must not go on serving on its own.
   process.once('disconnect', () => stop('the first process exited'));

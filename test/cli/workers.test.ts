@@ -1,5 +1,5 @@
 /**
- * `berth serve` with `http.workers: 2`: real processes sharing one real socket. Which process accepts a
+ * `berth serve` with `http.workers: 2`: real processes on one real address. Which process accepts a
  * connection is the kernel's choice, so tests that need both to serve open connections until both have.
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -201,6 +201,82 @@ describe('berth serve with http.workers: 2', () => {
       assert.deepEqual([...served].sort(), ['1', '3'], 'the first process and the replacement both serve');
     } finally {
       await registry.stop();
+    }
+  });
+
+  it('spreads a burst of connections evenly over the processes', async () => {
+    const registry = await startWithTwoWorkers();
+    const sockets: Socket[] = [];
+    try {
+      const processes = [registry.process.pid!, ...workerPids(registry.process.pid!)];
+      assert.equal(processes.length, 2);
+      const opened = Array.from({ length: 64 }, () => new Promise<Socket>((resolve, reject) => {
+        const socket = connect(registry.port, '127.0.0.1', () => resolve(socket));
+        socket.once('error', reject);
+        sockets.push(socket);
+      }));
+      const held = new Map<number, number>();
+      for (const socket of await Promise.all(opened)) {
+        const owner = await until('the connection to be accepted', () => connectionOwner(processes, registry.port, socket.localPort!));
+        held.set(owner, (held.get(owner) ?? 0) + 1);
+      }
+      for (const pid of processes) assert.ok((held.get(pid) ?? 0) >= 16, `each process holds a fair share of 64: ${JSON.stringify([...held])}`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await registry.stop();
+    }
+  });
+
+  it('refuses to share a port with another server that is already listening on it', async () => {
+    const registry = await startWithTwoWorkers();
+    const dir = await mkdtemp(join(tmpdir(), 'berth-workers-'));
+    try {
+      const config = join(dir, 'config.yml');
+      const lines = ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', `  addr: ${registry.host}`, '  workers: 2'];
+      await writeFile(config, lines.join('\n'));
+      const second = spawnSync(process.execPath, [BERTH, 'serve', config], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(second.status, 1, second.stdout + second.stderr);
+      assert.match(second.stderr, /EADDRINUSE/);
+      assert.equal((await send(`${registry.url}/v2/`, 'GET')).status, 200, 'the first server still serves');
+    } finally {
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves a Unix socket from both processes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-workers-'));
+    const socketPath = join(dir, 'berth.sock');
+    try {
+      const config = join(dir, 'config.yml');
+      const lines = ['version: 0.1', 'storage:', '  filesystem:', `    rootdirectory: ${dir}/data`, 'http:', '  net: unix', `  addr: ${socketPath}`, '  workers: 2'];
+      await writeFile(config, lines.join('\n'));
+      const child = spawn(process.execPath, [BERTH, 'serve', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      try {
+        await until('both workers to listen', () => (/msg=listening worker=1 address=\S+ workers=2/.test(output) ? true : undefined));
+        const served = new Set<string>();
+        for (let i = 0; i < 100 && served.size < 2; i += 1) {
+          const status = await new Promise<number>((resolve, reject) => {
+            const req = request({ socketPath, path: '/v2/', agent: false }, (res) => {
+              res.resume();
+              res.on('end', () => resolve(res.statusCode ?? 0));
+            });
+            req.on('error', reject);
+            req.end();
+          });
+          assert.equal(status, 200);
+          for (const line of output.split('\n')) if (line.includes('msg="request completed"')) served.add(/ worker=(\d+)/.exec(line)?.[1] ?? '');
+        }
+        assert.deepEqual([...served].sort(), ['1', '2']);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      assert.equal(await exited, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
