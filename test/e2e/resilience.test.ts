@@ -101,8 +101,13 @@ describe('resilience of berth', { skip: !runs && 'E2E_SERVERS does not include b
         range = (await fetch(registry.url + next)).headers.get('range');
       }
       assert.notEqual(range, `0-${chunk.length - 1}`, 'the upload still claims the chunk whose write-back failed');
-      // The operator hears of it: nothing else shows a failing disk at this point.
-      assert.match(registry.logs(), /failed to write back an upload chunk.*EIO/);
+      // The operator hears of it: nothing else shows a failing disk at this point. The log line reaches the
+      // test through a pipe, possibly after the GET that saw the chunk gone.
+      const reported = /failed to write back an upload chunk.*EIO/;
+      for (const deadline = Date.now() + 5000; !reported.test(registry.logs()) && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.match(registry.logs(), reported);
 
       // The client learns at its next step: the following chunk does not fit, and the commit does not match.
       const following = await fetch(registry.url + next, {
