@@ -66,7 +66,7 @@ export function workerModeProblems(config: BerthConfig): string[] {
 const isWorkerMessage = (message: unknown, kind: WorkerMessage['berth']): boolean =>
   typeof message === 'object' && message !== null && (message as { berth?: unknown }).berth === kind;
 
-/** Serves as worker 1, and forks `count - 1` workers onto the same socket. */
+/** Serves as worker 1, and forks `count - 1` workers that serve `http.addr` beside it. */
 export async function servePrimary(config: BerthConfig, warnings: string[], source: string, count: number): Promise<void> {
   const problems = workerModeProblems(config);
   if (problems.length > 0) throw new Error(problems.join('\n'));
@@ -104,8 +104,7 @@ export async function servePrimary(config: BerthConfig, warnings: string[], sour
       if (isWorkerMessage(message, 'listen?')) {
         if (server.reusePort) worker.send({ berth: 'listen', reusePort: server.port } satisfies WorkerMessage);
         else worker.send({ berth: 'listen' } satisfies WorkerMessage, server.listenHandle as never);
-      }
-      else if (isWorkerMessage(message, 'listening')) {
+      } else if (isWorkerMessage(message, 'listening')) {
         listening.add(worker);
         if (listening.size === count - 1 && !announced) {
           announced = true;
@@ -130,7 +129,7 @@ export async function servePrimary(config: BerthConfig, warnings: string[], sour
   for (let i = 1; i < count; i += 1) start();
 }
 
-/** The body of a worker process: serve the primary's socket with its configuration until told to drain. */
+/** The body of a worker process: serve `http.addr` with the first process's configuration until told to drain. */
 export async function serveWorker(): Promise<void> {
   const config = JSON.parse(process.env[CONFIG_ENV]!) as BerthConfig;
   const id = Number(process.env[ID_ENV]);
